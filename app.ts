@@ -1,0 +1,160 @@
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { parseTrustProxy, type Config } from './services/config.js'
+import { failedDependency } from './services/dependency-errors.js'
+import { ErrorCodes, isAppError, type ErrorCode, type ErrorExtras } from './services/errors.js'
+import { createMetrics, type Metrics } from './services/metrics.js'
+import type { Clock } from './services/revocation.js'
+import authenticate from './plugins/app/authenticate.js'
+import csrf from './plugins/app/csrf.js'
+import mailer from './plugins/app/mailer.js'
+import services from './plugins/app/services.js'
+import cookie from './plugins/external/cookie.js'
+import jwt from './plugins/external/jwt.js'
+import mongoose from './plugins/external/mongoose.js'
+import redis from './plugins/external/redis.js'
+import authRoutes from './routes/auth/index.js'
+import healthRoutes from './routes/health.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+    clock: Clock
+    metrics: Metrics
+  }
+}
+
+export interface AppOptions {
+  config: Config
+  /** Time source; tests may pass their own. */
+  clock?: Clock
+}
+
+/** Paths whose query strings carry secrets are logged without them. */
+const loggedUrl = (url: string): string => {
+  const query = url.indexOf('?')
+  return query === -1 ? url : `${url.slice(0, query)}?[redacted]`
+}
+
+/** Fastify's own options: logging with redaction, strict validation, bounded bodies. */
+export function serverOptions (config: Config): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.LOG_LEVEL,
+      redact: {
+        paths: [
+          'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
+          '*.token', '*.refreshToken', '*.accessToken', '*.code', '*.password'
+        ],
+        censor: '[redacted]'
+      },
+      serializers: {
+        req: (request: { method: string, url: string, ip?: string }) => ({ method: request.method, url: loggedUrl(request.url), ip: request.ip })
+      }
+    },
+    ajv: {
+      customOptions: {
+        // Reject unknown properties instead of silently dropping them, and never coerce types:
+        // {"code": 123456} or {"email": {"$gt": ""}} is a 400, not a converted value.
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: true,
+        allErrors: false
+      }
+    },
+    // Fastify accepts a hop count at runtime; its type only lacks the number case.
+    trustProxy: parseTrustProxy(config.TRUST_PROXY) as FastifyServerOptions['trustProxy'],
+    bodyLimit: 16 * 1024,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+    forceCloseConnections: 'idle'
+  }
+}
+
+function errorCodeForStatus (status: number): ErrorCode {
+  if (status === 404) return ErrorCodes.NOT_FOUND
+  if (status === 413) return ErrorCodes.PAYLOAD_TOO_LARGE
+  if (status === 415) return ErrorCodes.UNSUPPORTED_MEDIA_TYPE
+  if (status === 429) return ErrorCodes.RATE_LIMITED
+  if (status === 503) return ErrorCodes.SERVICE_UNAVAILABLE
+  if (status >= 500) return ErrorCodes.INTERNAL_ERROR
+  return ErrorCodes.VALIDATION_FAILED
+}
+
+function installErrorHandling (fastify: FastifyInstance): void {
+  fastify.setErrorHandler(function handleError (error: FastifyError & ErrorExtras, request, reply) {
+    let status: number
+    let code: string
+    let message: string
+    let retryAfter = error.retryAfter
+
+    const dependency = failedDependency(error)
+    if (error.validation !== undefined) {
+      status = 400
+      code = ErrorCodes.VALIDATION_FAILED
+      message = error.message
+    } else if (isAppError(error)) {
+      status = error.statusCode ?? 500
+      code = error.code
+      message = error.message
+    } else if (dependency !== null) {
+      status = 503
+      code = ErrorCodes.SERVICE_UNAVAILABLE
+      message = `${dependency === 'redis' ? 'Redis' : 'MongoDB'} is unavailable; try again shortly`
+      retryAfter = 1
+      fastify.metrics.inc('latchkey_dependency_errors_total', { dependency })
+      request.log.warn({ dependency, reason: error.message }, 'dependency unavailable')
+    } else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      status = error.statusCode
+      code = errorCodeForStatus(status)
+      message = error.message
+    } else {
+      status = 500
+      code = ErrorCodes.INTERNAL_ERROR
+      message = 'Something went wrong on our side'
+      request.log.error({ err: error }, 'unhandled error')
+    }
+
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+    reply.status(status).send({ statusCode: status, code, error: STATUS_CODES[status] ?? 'Error', message, ...error.body })
+  })
+
+  fastify.setNotFoundHandler(function notFound (request, reply) {
+    reply.status(404).send({ statusCode: 404, code: ErrorCodes.NOT_FOUND, error: 'Not Found', message: `${request.method} ${loggedUrl(request.url)} does not exist` })
+  })
+}
+
+const configPlugin = fp(async function configPlugin (fastify, opts: AppOptions) {
+  fastify.decorate('config', opts.config)
+  fastify.decorate('clock', opts.clock ?? { now: Date.now })
+  fastify.decorate('metrics', createMetrics())
+}, { name: 'config' })
+
+/**
+ * The application: clients (Redis, MongoDB, JWT) → our plugins (mailer, services,
+ * authenticate) → routes, with one error handler for the SPEC error shape.
+ */
+export default fp(async function app (fastify, opts: AppOptions) {
+  await fastify.register(configPlugin, opts)
+  installErrorHandling(fastify)
+
+  fastify.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    fastify.metrics.inc('latchkey_http_requests_total', { method: request.method, route, status: String(reply.statusCode) })
+    fastify.metrics.observe('latchkey_http_request_duration_seconds', reply.elapsedTime / 1000, { method: request.method, route })
+  })
+
+  await fastify.register(redis)
+  await fastify.register(mongoose)
+  await fastify.register(jwt)
+  await fastify.register(cookie)
+  await fastify.register(mailer)
+  await fastify.register(services)
+  await fastify.register(authenticate)
+  await fastify.register(csrf)
+
+  await fastify.register(healthRoutes)
+  await fastify.register(authRoutes, { prefix: '/auth' })
+}, { name: 'latchkey' })

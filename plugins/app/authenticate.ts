@@ -1,0 +1,49 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { TokenExpiredError, TokenInvalidError, TokenMissingError } from '../../services/errors.js'
+import type { AccessClaims } from '../../services/revocation.js'
+import type { PublicUser } from '../../services/users.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook for protected routes: `onRequest: [fastify.authenticate]`. */
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+  }
+  interface FastifyRequest {
+    /** The signed-in user, set by `authenticate`. */
+    account: PublicUser | null
+  }
+}
+
+const BEARER = /^Bearer[ ]+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)[ ]*$/i
+
+const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string, unknown> & AccessClaims =>
+  typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.jti === 'string' &&
+  Number.isInteger(claims.iat) && Number.isInteger(claims.exp)
+
+/**
+ * Bearer authentication: the JWT is verified (HS256 only, exp/iat/jti/sub/sid required), then one
+ * Redis round trip decides whether it was revoked and yields the cached user. Any Redis failure
+ * propagates and becomes a 503: the check fails closed.
+ */
+export default fp(async function authenticatePlugin (fastify) {
+  fastify.decorateRequest('account', null)
+
+  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest): Promise<void> {
+    const header = request.headers.authorization
+    if (header === undefined || !/^Bearer\b/i.test(header)) throw new TokenMissingError()
+    const token = BEARER.exec(header)?.[1]
+    if (token === undefined) throw new TokenInvalidError()
+
+    let claims: Record<string, unknown>
+    try {
+      claims = fastify.jwt.verify<Record<string, unknown>>(token)
+    } catch (error) {
+      throw (error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? new TokenExpiredError() : new TokenInvalidError()
+    }
+    if (!hasClaimTypes(claims)) throw new TokenInvalidError()
+
+    request.user = claims
+    request.account = await fastify.revocation.checkAccessToken(claims)
+  })
+}, { name: 'authenticate', dependencies: ['jwt', 'services'] })

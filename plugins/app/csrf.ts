@@ -1,0 +1,30 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { createCsrf } from '../../services/csrf.js'
+import { deriveKey } from '../../services/token-crypto.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Ensures the CSRF cookie and returns the token to embed in a form. */
+    pageCsrf: (request: FastifyRequest, reply: FastifyReply) => string
+    /** True when the form token matches the browser's CSRF cookie. */
+    checkPageCsrf: (request: FastifyRequest, formToken: string | undefined) => boolean
+  }
+}
+
+export default fp(async function csrfPlugin (fastify) {
+  const csrf = createCsrf(deriveKey(fastify.config.JWT_SECRET, 'latchkey csrf'))
+  const secure = new URL(fastify.config.APP_URL).protocol === 'https:'
+  // __Host- pins the cookie to this exact origin (Secure, Path=/, no Domain) where HTTPS allows it.
+  const cookieName = secure ? '__Host-lk_csrf' : 'lk_csrf'
+
+  fastify.decorate('pageCsrf', function pageCsrf (request: FastifyRequest, reply: FastifyReply): string {
+    const value = csrf.cookieValue(request.cookies[cookieName])
+    reply.setCookie(cookieName, value, { path: '/', httpOnly: true, sameSite: 'strict', secure })
+    return csrf.formToken(value)
+  })
+
+  fastify.decorate('checkPageCsrf', function checkPageCsrf (request: FastifyRequest, formToken: string | undefined): boolean {
+    return csrf.verify(request.cookies[cookieName], formToken)
+  })
+}, { name: 'csrf', dependencies: ['config', 'cookie'] })

@@ -1,0 +1,69 @@
+import fp from 'fastify-plugin'
+import { redirectOrigins } from '../../services/config.js'
+import { createAddressKeyer } from '../../services/email-address.js'
+import { createEmailThrottle } from '../../services/email-throttle.js'
+import { createMagicLinkService } from '../../services/magic-link.js'
+import { createPasswordHasher } from '../../services/passwords.js'
+import { createRevocationService } from '../../services/revocation.js'
+import { createSessionService } from '../../services/sessions.js'
+import { deriveKey } from '../../services/token-crypto.js'
+import { createUserService } from '../../services/users.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    users: ReturnType<typeof createUserService>
+    passwords: ReturnType<typeof createPasswordHasher>
+    revocation: ReturnType<typeof createRevocationService>
+    sessions: ReturnType<typeof createSessionService>
+    magicLinks: ReturnType<typeof createMagicLinkService>
+    emailThrottle: ReturnType<typeof createEmailThrottle>
+    addressKey: (normalizedEmail: string) => string
+  }
+}
+
+/** Builds the services (plain TypeScript, no Fastify inside) from the clients the external plugins opened. */
+export default fp(async function servicesPlugin (fastify) {
+  const { config, clock, metrics, redis } = fastify
+  const { models } = fastify.mongo
+
+  const users = createUserService({ models })
+  const passwords = createPasswordHasher()
+  const revocation = createRevocationService({
+    redis, models, clock, metrics, accessTokenTtl: config.ACCESS_TOKEN_TTL, userCacheTtl: config.USER_CACHE_TTL
+  })
+  const sessions = createSessionService({
+    models,
+    revocation,
+    clock,
+    metrics,
+    signAccessToken: (claims) => fastify.jwt.sign(claims),
+    accessTokenTtl: config.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: config.REFRESH_TOKEN_TTL,
+    reuseGrace: config.REFRESH_REUSE_GRACE
+  })
+  const emailThrottle = createEmailThrottle({ redis, cooldownSeconds: config.EMAIL_COOLDOWN, hourlyLimit: config.EMAIL_HOURLY_LIMIT })
+  const addressKey = createAddressKeyer(deriveKey(config.JWT_SECRET, 'latchkey address keys'))
+  const magicLinks = createMagicLinkService({
+    redis,
+    models,
+    users,
+    sessions,
+    passwords,
+    mailer: fastify.mailer,
+    throttle: emailThrottle,
+    addressKey,
+    appUrl: config.APP_URL,
+    redirectOrigins: redirectOrigins(config),
+    ttlSeconds: config.MAGIC_LINK_TTL,
+    clock,
+    metrics
+  })
+
+  fastify.decorate('users', users)
+  fastify.decorate('passwords', passwords)
+  fastify.decorate('revocation', revocation)
+  fastify.decorate('sessions', sessions)
+  fastify.decorate('emailThrottle', emailThrottle)
+  fastify.decorate('addressKey', addressKey)
+  fastify.decorate('magicLinks', magicLinks)
+}, { name: 'services', dependencies: ['config', 'redis', 'mongoose', 'jwt', 'mailer'] })

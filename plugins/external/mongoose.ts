@@ -1,0 +1,45 @@
+import fp from 'fastify-plugin'
+import mongoose, { type Connection } from 'mongoose'
+import type { Config } from '../../services/config.js'
+import { createModels, ensureIndexes, type Models } from '../../services/models/index.js'
+import { describeUrl } from './redis.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    mongo: { connection: Connection, models: Models }
+  }
+}
+
+/**
+ * One mongoose connection per app instance. Bounded everywhere: no command buffering while
+ * disconnected, MONGODB_TIMEOUT on server selection and on every operation, so a MongoDB outage
+ * is a quick 503 rather than a hung request.
+ */
+export async function connectMongo (config: Pick<Config, 'MONGODB_URL' | 'MONGODB_TIMEOUT'>): Promise<Connection> {
+  const connection = mongoose.createConnection(config.MONGODB_URL, {
+    bufferCommands: false,
+    autoIndex: false,
+    autoCreate: true,
+    serverSelectionTimeoutMS: config.MONGODB_TIMEOUT,
+    connectTimeoutMS: config.MONGODB_TIMEOUT,
+    socketTimeoutMS: Math.max(5_000, config.MONGODB_TIMEOUT * 2),
+    heartbeatFrequencyMS: 2_000,
+    maxPoolSize: 50
+  })
+  try {
+    await connection.asPromise()
+  } catch (error) {
+    await connection.close().catch(() => {})
+    throw new Error(`MongoDB at ${describeUrl(config.MONGODB_URL)} is unreachable: ${(error as Error).message}`)
+  }
+  return connection
+}
+
+export default fp(async function mongoosePlugin (fastify) {
+  const connection = await connectMongo(fastify.config)
+  fastify.addHook('onClose', async () => { await connection.close() })
+  const models = createModels(connection)
+  const { ttlIndexes } = await ensureIndexes(models)
+  if (!ttlIndexes) fastify.log.info('MongoDB server has no TTL indexes; ended sessions are kept, not removed')
+  fastify.decorate('mongo', { connection, models })
+}, { name: 'mongoose', dependencies: ['config'] })

@@ -1,0 +1,19 @@
+import type { FastifyPluginAsync } from 'fastify'
+import account from './account.js'
+import magicLink from './magic-link.js'
+
+/**
+ * Everything under /auth. Responses here carry tokens, codes or pages opened from emails, so none
+ * may be cached or leak the URL through a Referer (SPEC invariant 8c).
+ */
+const authRoutes: FastifyPluginAsync = async (fastify) => {
+  fastify.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('cache-control', 'no-store')
+    reply.header('referrer-policy', 'no-referrer')
+    return payload
+  })
+  await fastify.register(magicLink)
+  await fastify.register(account)
+}
+
+export default authRoutes

@@ -1,0 +1,109 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { normalizeEmail } from '../../services/email-address.js'
+import { MagicLinkGoneError, ValidationFailedError } from '../../services/errors.js'
+import { continuePage, linkExpiredPage, signupPage } from '../../views/magic-link.js'
+import { clientInfo } from '../client-info.js'
+import { Accepted, Email, errors, Name, OpaqueToken, Password, sendHtml, SignedIn } from '../schemas.js'
+
+const tags = ['magic link']
+
+const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post('/magic-link', {
+    schema: {
+      tags,
+      summary: 'Email a sign-up or sign-in link',
+      description: 'Sends a signup link to a new address or a login link to an existing account. ' +
+        'Answers 202 with the same body either way, so the response does not reveal whether an account exists.',
+      body: Type.Object({
+        email: Email,
+        redirectTo: Type.Optional(Type.String({ maxLength: 2048, description: 'Where to go after sign-in; must be on REDIRECT_ALLOWLIST' }))
+      }, { additionalProperties: false }),
+      response: {
+        202: Accepted,
+        ...errors({ 400: 'VALIDATION_FAILED, REDIRECT_NOT_ALLOWED', 429: 'EMAIL_RATE_LIMITED (with Retry-After)', 503: 'EMAIL_UNAVAILABLE, SERVICE_UNAVAILABLE' })
+      }
+    }
+  }, async (request, reply) => {
+    await fastify.magicLinks.requestMagicLink(normalizeEmail(request.body.email), request.body.redirectTo)
+    return await reply.status(202).send({ message: 'Check your inbox: if the address can receive mail, a link is on its way.' })
+  })
+
+  fastify.get('/magic-link/verify', {
+    schema: {
+      tags,
+      summary: 'Look at a link without using it',
+      description: 'Never consumes the token (mail scanners follow links). Browsers (Accept: text/html) get a page: ' +
+        'a signup form or a one-click Continue form, both POSTing back here. API clients get JSON.',
+      querystring: Type.Object({ token: OpaqueToken }, { additionalProperties: false }),
+      response: {
+        200: Type.Object({
+          valid: Type.Literal(true),
+          purpose: Type.Union([Type.Literal('signup'), Type.Literal('login')]),
+          email: Type.String(),
+          redirectTo: Type.Optional(Type.String())
+        }, { description: 'JSON for API clients; browsers get an HTML page' }),
+        ...errors({ 400: 'VALIDATION_FAILED', 410: 'MAGIC_LINK_INVALID', 503: 'SERVICE_UNAVAILABLE' })
+      }
+    }
+  }, async (request, reply) => {
+    const wantsHtml = request.headers.accept?.includes('text/html') === true
+    let link
+    try {
+      link = await fastify.magicLinks.inspectMagicLink(request.query.token)
+    } catch (error) {
+      if (wantsHtml && error instanceof MagicLinkGoneError) return await sendHtml(reply, 410, linkExpiredPage())
+      throw error
+    }
+    if (!wantsHtml) return { valid: true as const, ...link }
+
+    const csrf = fastify.pageCsrf(request, reply)
+    const html = link.purpose === 'signup'
+      ? signupPage({ token: request.query.token, email: link.email, csrf })
+      : continuePage({ token: request.query.token, email: link.email, csrf })
+    return await sendHtml(reply, 200, html)
+  })
+
+  fastify.post('/signup', {
+    schema: {
+      tags,
+      summary: 'Create the account from a signup link and sign in',
+      description: 'The token comes from the signup link (query string or body) and must have been issued for this email address.',
+      querystring: Type.Object({ token: Type.Optional(OpaqueToken) }, { additionalProperties: false }),
+      body: Type.Object({
+        email: Email,
+        name: Name,
+        password: Type.Optional(Password),
+        token: Type.Optional(OpaqueToken)
+      }, { additionalProperties: false }),
+      response: {
+        201: SignedIn,
+        ...errors({ 400: 'VALIDATION_FAILED', 403: 'MAGIC_LINK_INVALID', 409: 'EMAIL_TAKEN', 503: 'SERVICE_UNAVAILABLE' })
+      }
+    }
+  }, async (request, reply) => {
+    const { token: bodyToken, email, name, password } = request.body
+    const token = bodyToken ?? request.query.token
+    if (token === undefined) throw new ValidationFailedError('token is required, in the query string or the body')
+    if (bodyToken !== undefined && request.query.token !== undefined && bodyToken !== request.query.token) {
+      throw new ValidationFailedError('token in the query string and in the body differ')
+    }
+    const signedIn = await fastify.magicLinks.signUpWithMagicLink(token, { email: normalizeEmail(email), name: name.trim(), password }, clientInfo(request))
+    return await reply.status(201).send(signedIn)
+  })
+
+  fastify.post('/magic-link/consume', {
+    schema: {
+      tags,
+      summary: 'Sign in with a login link',
+      body: Type.Object({ token: OpaqueToken }, { additionalProperties: false }),
+      response: {
+        200: SignedIn,
+        ...errors({ 400: 'VALIDATION_FAILED', 403: 'MAGIC_LINK_INVALID', 503: 'SERVICE_UNAVAILABLE' })
+      }
+    }
+  }, async (request) => {
+    return await fastify.magicLinks.signInWithMagicLink(request.body.token, clientInfo(request))
+  })
+}
+
+export default magicLinkRoutes

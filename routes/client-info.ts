@@ -1,0 +1,7 @@
+import type { FastifyRequest } from 'fastify'
+import type { ClientInfo } from '../services/sessions.js'
+
+/** What a session remembers about the device that opened it. */
+export function clientInfo (request: FastifyRequest): ClientInfo {
+  return { userAgent: request.headers['user-agent'], ip: request.ip }
+}

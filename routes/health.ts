@@ -1,0 +1,44 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errors } from './schemas.js'
+
+const tags = ['operations']
+
+async function bounded<T> (work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([work, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('timeout')), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/health', {
+    schema: { tags, summary: 'Liveness: the process answers', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+  }, async () => ({ status: 'ok' as const }))
+
+  fastify.get('/ready', {
+    schema: {
+      tags,
+      summary: 'Readiness: Redis and MongoDB answer',
+      response: {
+        200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), Type.String()) }),
+        ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` naming what failed' })
+      }
+    }
+  }, async (_request, reply) => {
+    const { REDIS_TIMEOUT, MONGODB_TIMEOUT } = fastify.config
+    const [redis, mongodb] = await Promise.allSettled([
+      bounded(fastify.redis.ping(), REDIS_TIMEOUT),
+      bounded(fastify.mongo.connection.db!.command({ ping: 1 }), MONGODB_TIMEOUT)
+    ])
+    const checks = { redis: redis.status === 'fulfilled' ? 'ok' : 'failed', mongodb: mongodb.status === 'fulfilled' ? 'ok' : 'failed' }
+    const failed = Object.entries(checks).filter(([, state]) => state === 'failed').map(([name]) => name)
+    if (failed.length === 0) return { status: 'ok' as const, checks }
+    return await reply.status(503).header('retry-after', '1').send({
+      statusCode: 503, code: 'SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: `${failed.join(' and ')} unavailable`, checks
+    })
+  })
+}
+
+export default healthRoutes

@@ -1,0 +1,126 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+const Seconds = (defaultValue: number, description: string) =>
+  Type.Integer({ minimum: 1, default: defaultValue, description })
+const Milliseconds = (defaultValue: number, description: string) =>
+  Type.Integer({ minimum: 1, default: defaultValue, description })
+
+/**
+ * Every setting the service reads, with its default. SPEC.md §2 names most of them; the rest are
+ * documented in the README. Only server.ts (and the dev/test launchers) hand process.env to
+ * loadConfig; everything else receives the typed result.
+ */
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.Union(
+    [Type.Literal('production'), Type.Literal('development'), Type.Literal('test')],
+    { default: 'production', description: 'development mounts /dev/inbox and captures mail in memory' }
+  ),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  APP_URL: Type.String({ minLength: 1, default: 'http://localhost:3000', description: 'public base URL used in emails' }),
+  REDIS_URL: Type.String({ minLength: 1, default: 'redis://127.0.0.1:6379' }),
+  MONGODB_URL: Type.String({ minLength: 1, default: 'mongodb://127.0.0.1:27017/latchkey' }),
+  SMTP_URL: Type.Optional(Type.String({ minLength: 1, description: 'required outside development' })),
+  MAIL_FROM: Type.String({ minLength: 3, default: 'Latchkey <no-reply@localhost>' }),
+  JWT_SECRET: Type.String({ minLength: 32, description: 'HS256 key; also the root of the derived HMAC and encryption keys' }),
+  ACCESS_TOKEN_TTL: Seconds(900, 'access JWT lifetime'),
+  REFRESH_TOKEN_TTL: Seconds(2_592_000, 'absolute refresh token (session) lifetime'),
+  MAGIC_LINK_TTL: Seconds(900, 'magic link lifetime'),
+  OTP_TTL: Seconds(600, 'one-time code lifetime'),
+  OTP_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
+  EMAIL_COOLDOWN: Type.Integer({ minimum: 0, default: 60, description: 'seconds between two emails to one address' }),
+  EMAIL_HOURLY_LIMIT: Type.Integer({ minimum: 1, default: 5 }),
+  OTP_ADDRESS_BUDGET: Type.Integer({ minimum: 1, default: 10 }),
+  REFRESH_REUSE_GRACE: Type.Integer({ minimum: 0, default: 10 }),
+  SMTP_TIMEOUT: Milliseconds(10_000, 'bound on connecting to and sending through SMTP'),
+  REDIS_TIMEOUT: Milliseconds(500, 'bound on any Redis command'),
+  MONGODB_TIMEOUT: Milliseconds(2_000, 'bound on server selection and on any MongoDB operation'),
+  USER_CACHE_TTL: Seconds(600, 'seconds a user stays cached in Redis (plus up to 10% jitter)'),
+  REDIRECT_ALLOWLIST: Type.Optional(Type.String({ description: "comma-separated origins; defaults to APP_URL's origin" })),
+  CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call the API from a browser' }),
+  TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, a hop count, or comma-separated proxy addresses' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info' }
+  )
+})
+
+export type Config = Static<typeof EnvSchema>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+const names = Object.keys(EnvSchema.properties) as Array<keyof Config>
+
+/**
+ * Validates the environment once. Throws a ConfigError whose message is one line naming the
+ * offending variable and never echoing its value (it may be a secret).
+ */
+export function loadConfig (env: Record<string, string | undefined>): Config {
+  const raw: Record<string, unknown> = {}
+  for (const name of names) {
+    const value = env[name]
+    if (value !== undefined && value.trim() !== '') raw[name] = value.trim()
+  }
+
+  const candidate = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw))
+  const first = Value.Errors(EnvSchema, candidate).First()
+  if (first) {
+    const name = first.path.split('/')[1] ?? first.path
+    const reason = raw[name] === undefined ? 'is required' : `is invalid (${first.message.toLowerCase()})`
+    throw new ConfigError(`Invalid configuration: ${name} ${reason}`)
+  }
+  const config = candidate as Config
+
+  for (const name of ['APP_URL', 'REDIS_URL', 'MONGODB_URL', 'SMTP_URL'] as const) {
+    const value = config[name]
+    if (value !== undefined && !URL.canParse(value)) {
+      throw new ConfigError(`Invalid configuration: ${name} is not a URL`)
+    }
+  }
+  if (!/^https?:$/.test(new URL(config.APP_URL).protocol)) {
+    throw new ConfigError('Invalid configuration: APP_URL must be an http(s) URL')
+  }
+  if (!/^rediss?:$/.test(new URL(config.REDIS_URL).protocol)) {
+    throw new ConfigError('Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL')
+  }
+  if (config.SMTP_URL !== undefined && !/^smtps?:$/.test(new URL(config.SMTP_URL).protocol)) {
+    throw new ConfigError('Invalid configuration: SMTP_URL must be an smtp:// or smtps:// URL')
+  }
+  if (config.SMTP_URL === undefined && config.NODE_ENV !== 'development') {
+    throw new ConfigError('Invalid configuration: SMTP_URL is required outside development')
+  }
+  for (const [name, list] of [['REDIRECT_ALLOWLIST', config.REDIRECT_ALLOWLIST], ['CORS_ORIGINS', config.CORS_ORIGINS]] as const) {
+    for (const entry of splitList(list)) {
+      if (!URL.canParse(entry) || new URL(entry).origin !== entry.replace(/\/$/, '')) {
+        throw new ConfigError(`Invalid configuration: ${name} must list origins such as https://app.example.com`)
+      }
+    }
+  }
+  parseTrustProxy(config.TRUST_PROXY)
+  return config
+}
+
+export function splitList (value: string | undefined): string[] {
+  return (value ?? '').split(',').map((entry) => entry.trim()).filter(Boolean)
+}
+
+/** Origins a `redirectTo` may point to: REDIRECT_ALLOWLIST, or APP_URL's origin alone. */
+export function redirectOrigins (config: Config): string[] {
+  const listed = splitList(config.REDIRECT_ALLOWLIST).map((origin) => new URL(origin).origin)
+  return listed.length > 0 ? listed : [new URL(config.APP_URL).origin]
+}
+
+/** Fastify's trustProxy value: false, true, a hop count or a list of proxy addresses. */
+export function parseTrustProxy (value: string): boolean | number | string[] {
+  if (value === 'false') return false
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) return Number(value)
+  const addresses = splitList(value)
+  if (addresses.length === 0 || addresses.some((address) => !/^[0-9a-fA-F.:/]+$/.test(address))) {
+    throw new ConfigError('Invalid configuration: TRUST_PROXY must be false, true, a hop count or proxy addresses')
+  }
+  return addresses
+}

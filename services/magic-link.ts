@@ -1,0 +1,172 @@
+import type { Redis } from 'ioredis'
+import { Types } from 'mongoose'
+import type { EmailThrottle } from './email-throttle.js'
+import { EmailTakenError, EmailUnavailableError, isAppError, MagicLinkGoneError, MagicLinkRejectedError, RedirectNotAllowedError } from './errors.js'
+import { magicLinkEmail } from './mail-templates.js'
+import { MailDeliveryError, type Mailer } from './mailer.js'
+import type { Metrics } from './metrics.js'
+import type { Models } from './models/index.js'
+import type { PasswordHasher } from './passwords.js'
+import { redisKeys } from './redis-keys.js'
+import { defineScript } from './redis-script.js'
+import type { Clock } from './revocation.js'
+import type { ClientInfo, SessionService, TokenPair } from './sessions.js'
+import { hashToken, randomToken } from './token-crypto.js'
+import { toPublicUser, type PublicUser, type UserService } from './users.js'
+
+export type MagicLinkPurpose = 'signup' | 'login'
+
+/** What Redis holds under the token's hash (never the token itself). */
+interface MagicLinkRecord {
+  email: string
+  purpose: MagicLinkPurpose
+  /** The id the account will get (signup links): lets a signup interrupted half-way resume. */
+  userId?: string
+  redirectTo?: string
+  createdAt: number
+}
+
+export interface SignedIn extends TokenPair {
+  user: PublicUser
+  redirectTo?: string | undefined
+}
+
+// KEYS: link. ARGV: purpose, email ('' = any). Deletes and returns the record only when it
+// matches, so a wrong-purpose or wrong-address attempt leaves the link usable.
+const consumeScript = defineScript<string | null>(`
+local value = redis.call('GET', KEYS[1])
+if not value then return nil end
+local record = cjson.decode(value)
+if record.purpose ~= ARGV[1] or (ARGV[2] ~= '' and record.email ~= ARGV[2]) then return nil end
+redis.call('DEL', KEYS[1])
+return value
+`)
+
+/**
+ * Magic links for signup and login. Tokens are 32 CSPRNG bytes, stored in Redis only as their
+ * SHA-256 with a TTL, and consumed atomically (one script reads, checks and deletes), so a link
+ * signs in at most once however many requests race for it.
+ */
+export function createMagicLinkService ({ redis, models, users, sessions, passwords, mailer, throttle, addressKey, appUrl, redirectOrigins, ttlSeconds, clock, metrics }: {
+  redis: Redis
+  models: Models
+  users: UserService
+  sessions: SessionService
+  passwords: PasswordHasher
+  mailer: Mailer
+  throttle: EmailThrottle
+  addressKey: (email: string) => string
+  appUrl: string
+  redirectOrigins: string[]
+  ttlSeconds: number
+  clock: Clock
+  metrics: Metrics
+}) {
+  const verifyUrl = `${appUrl.replace(/\/+$/, '')}/auth/magic-link/verify`
+
+  /** Resolves a redirectTo against APP_URL and checks its origin against the allow-list. */
+  function allowedRedirect (redirectTo: string | undefined): string | undefined {
+    if (redirectTo === undefined) return undefined
+    if (!URL.canParse(redirectTo, appUrl) || /^\s*\/\//.test(redirectTo) || /^\s*\/\\/.test(redirectTo)) throw new RedirectNotAllowedError()
+    const target = new URL(redirectTo, appUrl)
+    if (!redirectOrigins.includes(target.origin)) throw new RedirectNotAllowedError()
+    return target.href
+  }
+
+  async function consume (token: string, purpose: MagicLinkPurpose, email: string): Promise<MagicLinkRecord | null> {
+    const value = await consumeScript(redis, [redisKeys.magicLink(hashToken(token))], [purpose, email])
+    return value === null ? null : JSON.parse(value) as MagicLinkRecord
+  }
+
+  /** Puts a consumed link back for the rest of its life after a dependency failed mid-flow. */
+  async function restore (token: string, record: MagicLinkRecord): Promise<void> {
+    const left = record.createdAt + ttlSeconds * 1000 - clock.now()
+    if (left > 0) await redis.set(redisKeys.magicLink(hashToken(token)), JSON.stringify(record), 'PX', left, 'NX')
+  }
+
+  /**
+   * Runs `work` with a consumed link. When it fails without a final answer (a dependency is down,
+   * anything unexpected) the link lives again, so the person can retry with the same email.
+   */
+  async function withConsumedLink<T> (token: string, record: MagicLinkRecord, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work()
+    } catch (error) {
+      const final = isAppError(error) && error.statusCode !== undefined && error.statusCode < 500
+      if (!final) await restore(token, record).catch(() => {})
+      throw error
+    }
+  }
+
+  return {
+    /**
+     * Emails a signup link (unknown address) or a login link (existing account). The caller answers
+     * the same 202 either way. On a failed send the link is deleted and the email slot given back.
+     */
+    async requestMagicLink (email: string, redirectTo?: string): Promise<void> {
+      const target = allowedRedirect(redirectTo)
+      const key = addressKey(email)
+      await throttle.takeEmailSlot(key)
+      const existing = await users.findUserByEmail(email)
+      const purpose: MagicLinkPurpose = existing === null ? 'signup' : 'login'
+      const token = randomToken()
+      const record: MagicLinkRecord = { email, purpose, createdAt: clock.now() }
+      if (purpose === 'signup') record.userId = new Types.ObjectId().toString()
+      if (target !== undefined) record.redirectTo = target
+      const linkKey = redisKeys.magicLink(hashToken(token))
+      await redis.set(linkKey, JSON.stringify(record), 'EX', ttlSeconds)
+
+      const link = `${verifyUrl}?token=${token}`
+      try {
+        await mailer.send({ to: email, ...magicLinkEmail({ purpose, link, ttlSeconds }) })
+        metrics.inc('latchkey_emails_total', { kind: 'magic-link', result: 'sent' })
+      } catch (error) {
+        if (!(error instanceof MailDeliveryError)) throw error
+        metrics.inc('latchkey_emails_total', { kind: 'magic-link', result: 'failed' })
+        await Promise.all([redis.del(linkKey), throttle.returnEmailSlot(key)])
+        throw new EmailUnavailableError({ cause: error })
+      }
+    },
+
+    /** Looks at a link without consuming it (mail scanners follow links). */
+    async inspectMagicLink (token: string): Promise<Pick<MagicLinkRecord, 'email' | 'purpose' | 'redirectTo'>> {
+      const value = await redis.get(redisKeys.magicLink(hashToken(token)))
+      if (value === null) throw new MagicLinkGoneError()
+      const { email, purpose, redirectTo } = JSON.parse(value) as MagicLinkRecord
+      return { email, purpose, redirectTo }
+    },
+
+    /** Creates the account from a signup link and signs the person in at once. */
+    async signUpWithMagicLink (token: string, fields: { email: string, name: string, password?: string | undefined }, client: ClientInfo): Promise<SignedIn> {
+      const record = await consume(token, 'signup', fields.email)
+      if (record === null) throw new MagicLinkRejectedError()
+      return await withConsumedLink(token, record, async () => {
+        const passwordHash = fields.password === undefined ? undefined : await passwords.hashPassword(fields.password)
+        const userId = record.userId ?? new Types.ObjectId().toString()
+        const user = await users.createUser({ _id: userId, email: record.email, name: fields.name, passwordHash })
+          .catch(async (error: unknown) => {
+            // A signup that created the user but failed before the session resumes here.
+            const resumed = error instanceof EmailTakenError ? await models.User.findOne({ _id: userId, email: record.email }) : null
+            if (resumed === null) throw error
+            return resumed
+          })
+        const pair = await sessions.startSession(user._id.toString(), 'magic-link', client)
+        return { user: toPublicUser(user), ...pair, redirectTo: record.redirectTo }
+      })
+    },
+
+    /** Signs in with a login link. */
+    async signInWithMagicLink (token: string, client: ClientInfo): Promise<SignedIn> {
+      const record = await consume(token, 'login', '')
+      if (record === null) throw new MagicLinkRejectedError()
+      return await withConsumedLink(token, record, async () => {
+        const user = await users.findUserByEmail(record.email)
+        if (user === null) throw new MagicLinkRejectedError()
+        const pair = await sessions.startSession(user._id.toString(), 'magic-link', client)
+        return { user: toPublicUser(user), ...pair, redirectTo: record.redirectTo }
+      })
+    }
+  }
+}
+
+export type MagicLinkService = ReturnType<typeof createMagicLinkService>

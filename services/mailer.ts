@@ -1,0 +1,78 @@
+import nodemailer from 'nodemailer'
+import type { MailContent } from './mail-templates.js'
+
+export interface OutgoingMail extends MailContent {
+  to: string
+}
+
+export interface CapturedMail extends OutgoingMail {
+  id: number
+  date: Date
+}
+
+/** What the flows need from email delivery: one awaited send that either succeeds or throws. */
+export interface Mailer {
+  send: (mail: OutgoingMail) => Promise<void>
+  close: () => void
+}
+
+export class MailDeliveryError extends Error {
+  override name = 'MailDeliveryError'
+}
+
+/**
+ * Mailer over SMTP. Every stage is bounded by `timeoutMs` (connect, greeting, socket inactivity)
+ * and the whole send is raced against it, so a server that drips bytes cannot hold a request.
+ * Failures surface as MailDeliveryError; the message never contains credentials.
+ */
+export function createSmtpMailer ({ url, from, timeoutMs }: { url: string, from: string, timeoutMs: number }): Mailer {
+  const parsed = new URL(url)
+  const transport = nodemailer.createTransport({
+    host: parsed.hostname.replace(/^\[|\]$/g, ''),
+    port: parsed.port === '' ? (parsed.protocol === 'smtps:' ? 465 : 587) : Number(parsed.port),
+    secure: parsed.protocol === 'smtps:',
+    auth: parsed.username === '' ? undefined : { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) },
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+    disableFileAccess: true,
+    disableUrlAccess: true
+  })
+
+  return {
+    async send (mail) {
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new MailDeliveryError(`SMTP did not finish within ${timeoutMs} ms`)), timeoutMs)
+      })
+      try {
+        await Promise.race([
+          transport.sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html }),
+          deadline
+        ])
+      } catch (error) {
+        if (error instanceof MailDeliveryError) throw error
+        throw new MailDeliveryError(`SMTP delivery failed: ${(error as { code?: string }).code ?? 'error'}`, { cause: error })
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    close () {
+      transport.close()
+    }
+  }
+}
+
+/** Development mailer: keeps the last `limit` messages in memory for the /dev/inbox page. */
+export function createMemoryMailer ({ limit = 100 }: { limit?: number } = {}): Mailer & { messages: () => CapturedMail[] } {
+  const messages: CapturedMail[] = []
+  let nextId = 1
+  return {
+    async send (mail) {
+      messages.unshift({ ...mail, id: nextId++, date: new Date() })
+      messages.length = Math.min(messages.length, limit)
+    },
+    close () {},
+    messages: () => [...messages]
+  }
+}

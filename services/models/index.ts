@@ -1,0 +1,36 @@
+import type { Connection } from 'mongoose'
+import { createRefreshRotationModel } from './refresh-rotation.js'
+import { createSessionModel } from './session.js'
+import { createTodoModel } from './todo.js'
+import { createUserModel } from './user.js'
+
+export function createModels (connection: Connection) {
+  return {
+    User: createUserModel(connection),
+    Session: createSessionModel(connection),
+    RefreshRotation: createRefreshRotationModel(connection),
+    Todo: createTodoModel(connection)
+  }
+}
+
+export type Models = ReturnType<typeof createModels>
+
+/** MongoDB error codes meaning "this server does not implement that" (FerretDB lacks TTL indexes). */
+const NOT_IMPLEMENTED = new Set([115, 238])
+
+/**
+ * Builds the schema indexes (the unique email and refresh-hash indexes must exist before the first
+ * request), then the TTL indexes that let real MongoDB drop ended sessions and rotation records.
+ * A server without TTL indexes keeps those documents; nothing depends on their removal.
+ */
+export async function ensureIndexes (models: Models): Promise<{ ttlIndexes: boolean }> {
+  await Promise.all(Object.values(models).map(async (model) => await model.init()))
+  try {
+    await models.Session.collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
+    await models.RefreshRotation.collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
+    return { ttlIndexes: true }
+  } catch (error) {
+    if (NOT_IMPLEMENTED.has((error as { code?: number }).code ?? 0)) return { ttlIndexes: false }
+    throw error
+  }
+}

@@ -1,0 +1,16 @@
+import { Schema, type Connection, type InferSchemaType } from 'mongoose'
+
+const userSchema = new Schema({
+  email: { type: String, required: true, unique: true, lowercase: true, trim: true, maxlength: 254 },
+  name: { type: String, required: true, trim: true, maxlength: 100 },
+  /** argon2id PHC string; absent for passwordless-only accounts. */
+  passwordHash: { type: String },
+  /** Access tokens issued before this instant are dead (logout-all). Mirrors Redis `validAfter`. */
+  tokensValidAfter: { type: Date }
+}, { timestamps: true, versionKey: false, strict: 'throw' })
+
+export type UserFields = InferSchemaType<typeof userSchema>
+
+export const createUserModel = (connection: Connection) => connection.model('User', userSchema)
+export type UserModel = ReturnType<typeof createUserModel>
+export type UserDocument = InstanceType<UserModel>

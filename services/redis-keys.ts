@@ -1,0 +1,41 @@
+/**
+ * Every Redis key Latchkey writes, in one place, under one prefix.
+ *
+ * Cluster-ready: keys that one request reads together share a hash tag. A user's keys are tagged
+ * with the last four hex digits of the user id (the ObjectId counter, so users spread over slots),
+ * which keeps the per-request MGET of the cached user, the valid-after time, the session
+ * revocation mark and the jti blacklist entry in one slot. Address-scoped keys are tagged with
+ * the address key. Tags and prefixes are short on purpose: a blacklist entry is the most numerous
+ * key and its length is most of its memory cost.
+ *
+ * Every key here is written with a TTL (SPEC invariant 6), except `dataEpoch`, a configuration
+ * marker, and the rate-limit counters that @fastify/rate-limit manages under `rateLimitPrefix`.
+ */
+const PREFIX = 'lk:'
+
+const userTag = (userId: string): string => `{${userId.slice(-4)}}`
+
+export const redisKeys = {
+  /** Magic-link record, by the SHA-256 of the token. */
+  magicLink: (tokenHash: string) => `${PREFIX}ml:${tokenHash}`,
+  /** Live one-time code of an address (hash: code HMAC, attempts, created). */
+  otp: (addressKey: string) => `${PREFIX}otp{${addressKey}}`,
+  /** Wrong OTP guesses of an address in the current hour (survives resends). */
+  otpFailures: (addressKey: string) => `${PREFIX}otpf{${addressKey}}`,
+  /** Present while an address is inside its email cooldown. */
+  mailCooldown: (addressKey: string) => `${PREFIX}mc{${addressKey}}`,
+  /** Emails sent to an address in the current hour. */
+  mailHourly: (addressKey: string) => `${PREFIX}mh{${addressKey}}`,
+  /** Cached public user JSON. Its presence also means the user's revocation keys are complete. */
+  cachedUser: (userId: string) => `${PREFIX}u${userTag(userId)}${userId}`,
+  /** Unix seconds; access tokens of the user issued before it are dead (logout-all, deletion). */
+  validAfter: (userId: string) => `${PREFIX}v${userTag(userId)}${userId}`,
+  /** Present while a revoked session may still have live access tokens. */
+  revokedSession: (userId: string, sessionId: string) => `${PREFIX}s${userTag(userId)}${sessionId}`,
+  /** Blacklisted access-token jti, kept for the token's remaining lifetime. */
+  revokedToken: (userId: string, jti: string) => `${PREFIX}b${userTag(userId)}${jti}`,
+  /** Configuration marker: its absence means Redis lost its data (see services/revocation.ts). */
+  dataEpoch: `${PREFIX}epoch`,
+  /** Prefix of the counters @fastify/rate-limit keeps. */
+  rateLimitPrefix: `${PREFIX}rl:`
+} as const

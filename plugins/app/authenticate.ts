@@ -8,6 +8,11 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook for protected routes: `onRequest: [fastify.authenticate]`. */
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /**
+     * The whole access-token check (signature, claims, revocation, cached user) for a raw JWT,
+     * wherever it came from (the Bearer header, or the page-session cookie).
+     */
+    verifyAccessToken: (token: string) => Promise<{ claims: AccessClaims, account: PublicUser }>
   }
   interface FastifyRequest {
     /** The signed-in user, set by `authenticate`. */
@@ -29,12 +34,7 @@ const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string
 export default fp(async function authenticatePlugin (fastify) {
   fastify.decorateRequest('account', null)
 
-  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest): Promise<void> {
-    const header = request.headers.authorization
-    if (header === undefined || !/^Bearer\b/i.test(header)) throw new TokenMissingError()
-    const token = BEARER.exec(header)?.[1]
-    if (token === undefined) throw new TokenInvalidError()
-
+  fastify.decorate('verifyAccessToken', async function verifyAccessToken (token: string) {
     let claims: Record<string, unknown>
     try {
       claims = fastify.jwt.verify<Record<string, unknown>>(token)
@@ -42,8 +42,16 @@ export default fp(async function authenticatePlugin (fastify) {
       throw (error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? new TokenExpiredError() : new TokenInvalidError()
     }
     if (!hasClaimTypes(claims)) throw new TokenInvalidError()
+    return { claims, account: await fastify.revocation.checkAccessToken(claims) }
+  })
 
+  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest): Promise<void> {
+    const header = request.headers.authorization
+    if (header === undefined || !/^Bearer\b/i.test(header)) throw new TokenMissingError()
+    const token = BEARER.exec(header)?.[1]
+    if (token === undefined) throw new TokenInvalidError()
+    const { claims, account } = await fastify.verifyAccessToken(token)
     request.user = claims
-    request.account = await fastify.revocation.checkAccessToken(claims)
+    request.account = account
   })
 }, { name: 'authenticate', dependencies: ['jwt', 'services'] })

@@ -1,0 +1,33 @@
+import closeWithGrace from 'close-with-grace'
+import Fastify from 'fastify'
+import app, { serverOptions } from './app.js'
+import { ConfigError, loadConfig, type Config } from './services/config.js'
+
+/** Process concerns only: configuration, logger, graceful shutdown, listen. */
+let config: Config
+try {
+  config = loadConfig(process.env)
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error
+  console.error(error.message)
+  process.exit(1)
+}
+
+const server = Fastify(serverOptions(config))
+
+// On SIGINT/SIGTERM stop accepting connections, let in-flight requests finish (up to 10 s),
+// then close Redis, MongoDB and SMTP (each plugin's onClose).
+closeWithGrace({ delay: 10_000 }, async ({ err, signal }) => {
+  if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
+  else server.log.info({ signal }, 'shutting down')
+  await server.close()
+})
+
+try {
+  await server.register(app, { config })
+  await server.listen({ port: config.PORT, host: config.HOST })
+} catch (error) {
+  console.error(`Latchkey could not start: ${(error as Error).message}`)
+  await server.close().catch(() => {})
+  process.exit(1)
+}

@@ -4,9 +4,8 @@ import fp from 'fastify-plugin'
 import { parseTrustProxy, type Config } from './services/config.js'
 import { failedDependency } from './services/dependency-errors.js'
 import { ErrorCodes, isAppError, type ErrorCode, type ErrorExtras } from './services/errors.js'
-import { createMetrics, type Metrics } from './services/metrics.js'
-import type { Clock } from './services/revocation.js'
 import authenticate from './plugins/app/authenticate.js'
+import configPlugin, { type ConfigPluginOptions } from './plugins/app/config.js'
 import csrf from './plugins/app/csrf.js'
 import mailer from './plugins/app/mailer.js'
 import services from './plugins/app/services.js'
@@ -16,20 +15,9 @@ import mongoose from './plugins/external/mongoose.js'
 import redis from './plugins/external/redis.js'
 import authRoutes from './routes/auth/index.js'
 import healthRoutes from './routes/health.js'
+import todoRoutes from './routes/todos/index.js'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    config: Config
-    clock: Clock
-    metrics: Metrics
-  }
-}
-
-export interface AppOptions {
-  config: Config
-  /** Time source; tests may pass their own. */
-  clock?: Clock
-}
+export type AppOptions = ConfigPluginOptions
 
 /** Paths whose query strings carry secrets are logged without them. */
 const loggedUrl = (url: string): string => {
@@ -126,12 +114,6 @@ function installErrorHandling (fastify: FastifyInstance): void {
   })
 }
 
-const configPlugin = fp(async function configPlugin (fastify, opts: AppOptions) {
-  fastify.decorate('config', opts.config)
-  fastify.decorate('clock', opts.clock ?? { now: Date.now })
-  fastify.decorate('metrics', createMetrics())
-}, { name: 'config' })
-
 /**
  * The application: clients (Redis, MongoDB, JWT) → our plugins (mailer, services,
  * authenticate) → routes, with one error handler for the SPEC error shape.
@@ -157,4 +139,5 @@ export default fp(async function app (fastify, opts: AppOptions) {
 
   await fastify.register(healthRoutes)
   await fastify.register(authRoutes, { prefix: '/auth' })
+  await fastify.register(todoRoutes, { prefix: '/todos' })
 }, { name: 'latchkey' })

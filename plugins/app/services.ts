@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { createAccountService } from '../../services/accounts.js'
 import { redirectOrigins } from '../../services/config.js'
 import { createAddressKeyer } from '../../services/email-address.js'
 import { createEmailThrottle } from '../../services/email-throttle.js'
@@ -6,6 +7,7 @@ import { createMagicLinkService } from '../../services/magic-link.js'
 import { createPasswordHasher } from '../../services/passwords.js'
 import { createRevocationService } from '../../services/revocation.js'
 import { createSessionService } from '../../services/sessions.js'
+import { createTodoService } from '../../services/todos.js'
 import { deriveKey } from '../../services/token-crypto.js'
 import { createUserService } from '../../services/users.js'
 
@@ -18,6 +20,8 @@ declare module 'fastify' {
     magicLinks: ReturnType<typeof createMagicLinkService>
     emailThrottle: ReturnType<typeof createEmailThrottle>
     addressKey: (normalizedEmail: string) => string
+    accounts: ReturnType<typeof createAccountService>
+    todos: ReturnType<typeof createTodoService>
   }
 }
 
@@ -59,6 +63,9 @@ export default fp(async function servicesPlugin (fastify) {
     metrics
   })
 
+  const accounts = createAccountService({ models, users, sessions, revocation, passwords, clock, metrics })
+  const todos = createTodoService({ models })
+
   fastify.decorate('users', users)
   fastify.decorate('passwords', passwords)
   fastify.decorate('revocation', revocation)
@@ -66,4 +73,6 @@ export default fp(async function servicesPlugin (fastify) {
   fastify.decorate('emailThrottle', emailThrottle)
   fastify.decorate('addressKey', addressKey)
   fastify.decorate('magicLinks', magicLinks)
+  fastify.decorate('accounts', accounts)
+  fastify.decorate('todos', todos)
 }, { name: 'services', dependencies: ['config', 'redis', 'mongoose', 'jwt', 'mailer'] })

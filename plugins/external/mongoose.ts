@@ -24,7 +24,9 @@ export async function connectMongo (config: Pick<Config, 'MONGODB_URL' | 'MONGOD
     connectTimeoutMS: config.MONGODB_TIMEOUT,
     socketTimeoutMS: Math.max(5_000, config.MONGODB_TIMEOUT * 2),
     heartbeatFrequencyMS: 2_000,
-    maxPoolSize: 50
+    maxPoolSize: 50,
+    // Command events let tests and the bench count MongoDB queries per request.
+    monitorCommands: true
   })
   try {
     await connection.asPromise()

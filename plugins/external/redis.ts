@@ -57,5 +57,11 @@ export default fp(async function redisPlugin (fastify) {
   })
   client.on('ready', () => { lastError = '' })
   await connectRedis(client, fastify.config.REDIS_URL)
-  await fastify.register(fastifyRedis, { client, closeClient: true })
+  await fastify.register(fastifyRedis, { client, closeClient: false })
+  // Our own close: QUIT when connected, otherwise drop the socket and stop reconnecting, so a
+  // shutdown during a Redis outage neither fails nor keeps the process alive.
+  fastify.addHook('onClose', async () => {
+    if (client.status === 'ready') await client.quit().catch(() => client.disconnect())
+    else client.disconnect()
+  })
 }, { name: 'redis', dependencies: ['config'] })

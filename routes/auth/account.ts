@@ -1,7 +1,9 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { BearerSecurity, errors, PublicUser } from '../schemas.js'
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { TokenRevokedError } from '../../services/errors.js'
+import { BearerSecurity, errors, Name, PublicUser } from '../schemas.js'
 
 const tags = ['account']
+const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED', 503: 'SERVICE_UNAVAILABLE' }
 
 const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/me', {
@@ -11,12 +13,38 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       security: BearerSecurity,
       summary: 'The signed-in user',
       description: 'Served from the Redis user cache: one Redis round trip, no MongoDB query on a hit.',
-      response: {
-        200: PublicUser,
-        ...errors({ 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED', 503: 'SERVICE_UNAVAILABLE' })
-      }
+      response: { 200: PublicUser, ...errors(bearerErrors) }
     }
   }, async (request) => request.account!)
+
+  fastify.patch('/me', {
+    onRequest: [fastify.authenticate],
+    schema: {
+      tags,
+      security: BearerSecurity,
+      summary: 'Change your name',
+      body: Type.Object({ name: Name }, { additionalProperties: false }),
+      response: { 200: PublicUser, ...errors({ 400: 'VALIDATION_FAILED', ...bearerErrors }) }
+    }
+  }, async (request) => {
+    const user = await fastify.accounts.renameUser(request.user.sub, request.body.name.trim())
+    if (user === null) throw new TokenRevokedError()
+    return user
+  })
+
+  fastify.delete('/me', {
+    onRequest: [fastify.authenticate],
+    schema: {
+      tags,
+      security: BearerSecurity,
+      summary: 'Delete your account',
+      description: 'The account, its sessions and its todos are gone; every token of the user is refused at once.',
+      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(bearerErrors) }
+    }
+  }, async (request, reply) => {
+    await fastify.accounts.deleteAccount(request.user.sub)
+    return await reply.status(204).send(null)
+  })
 }
 
 export default accountRoutes

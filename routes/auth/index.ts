@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import account from './account.js'
 import magicLink from './magic-link.js'
+import password from './password.js'
+import sessions from './sessions.js'
 
 /**
  * Everything under /auth. Responses here carry tokens, codes or pages opened from emails, so none
@@ -14,6 +16,8 @@ const authRoutes: FastifyPluginAsync = async (fastify) => {
   })
   await fastify.register(magicLink)
   await fastify.register(account)
+  await fastify.register(sessions)
+  await fastify.register(password)
 }
 
 export default authRoutes

@@ -24,7 +24,8 @@ const NOT_IMPLEMENTED = new Set([115, 238])
  * A server without TTL indexes keeps those documents; nothing depends on their removal.
  */
 export async function ensureIndexes (models: Models): Promise<{ ttlIndexes: boolean }> {
-  await Promise.all(Object.values(models).map(async (model) => await model.init()))
+  // Built explicitly (the connection sets autoIndex: false so nothing happens behind our back).
+  for (const model of Object.values(models)) await model.createIndexes()
   try {
     await models.Session.collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
     await models.RefreshRotation.collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })

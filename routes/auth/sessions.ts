@@ -1,0 +1,86 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { clientInfo } from '../client-info.js'
+import { BearerSecurity, errors, ObjectIdString, OpaqueToken, TokenPair } from '../schemas.js'
+
+const tags = ['sessions']
+const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED', 503: 'SERVICE_UNAVAILABLE' }
+
+const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.post('/refresh', {
+    schema: {
+      tags,
+      summary: 'Trade a refresh token for a new pair',
+      description: 'Rotates on every use: the old refresh token dies. Presenting a rotated token again within ' +
+        'REFRESH_REUSE_GRACE returns the same new pair (two tabs refreshing at once); after it, the whole session is revoked.',
+      body: Type.Object({ refreshToken: OpaqueToken }, { additionalProperties: false }),
+      response: {
+        200: Type.Object(TokenPair),
+        ...errors({ 400: 'VALIDATION_FAILED', 401: 'REFRESH_INVALID, REFRESH_REUSED', 503: 'SERVICE_UNAVAILABLE' })
+      }
+    }
+  }, async (request) => await fastify.sessions.refreshSession(request.body.refreshToken, clientInfo(request)))
+
+  fastify.post('/logout', {
+    onRequest: [fastify.authenticate],
+    schema: {
+      tags,
+      security: BearerSecurity,
+      summary: 'Log out this session',
+      description: 'The access token is refused from the next request on, on every instance; the session and its refresh token die.',
+      response: { 204: Type.Null({ description: 'Logged out' }), ...errors(bearerErrors) }
+    }
+  }, async (request, reply) => {
+    await fastify.sessions.logout(request.user)
+    return await reply.status(204).send(null)
+  })
+
+  fastify.post('/logout-all', {
+    onRequest: [fastify.authenticate],
+    schema: {
+      tags,
+      security: BearerSecurity,
+      summary: 'Log out everywhere',
+      description: 'Every session and every access token of the user dies.',
+      response: { 204: Type.Null({ description: 'Logged out everywhere' }), ...errors(bearerErrors) }
+    }
+  }, async (request, reply) => {
+    await fastify.sessions.logoutEverywhere(request.user.sub)
+    return await reply.status(204).send(null)
+  })
+
+  fastify.get('/sessions', {
+    onRequest: [fastify.authenticate],
+    schema: {
+      tags,
+      security: BearerSecurity,
+      summary: "The user's live sessions",
+      response: {
+        200: Type.Array(Type.Object({
+          id: Type.String(),
+          createdAt: Type.String({ format: 'date-time' }),
+          lastUsedAt: Type.String({ format: 'date-time' }),
+          userAgent: Type.Union([Type.String(), Type.Null()]),
+          ip: Type.Union([Type.String(), Type.Null()]),
+          current: Type.Boolean({ description: 'The session of the token making this request' })
+        })),
+        ...errors(bearerErrors)
+      }
+    }
+  }, async (request) => await fastify.sessions.listSessions(request.user.sub, request.user.sid))
+
+  fastify.delete('/sessions/:id', {
+    onRequest: [fastify.authenticate],
+    schema: {
+      tags,
+      security: BearerSecurity,
+      summary: 'Revoke one of your sessions',
+      params: Type.Object({ id: ObjectIdString }, { additionalProperties: false }),
+      response: { 204: Type.Null({ description: 'Revoked' }), ...errors({ 400: 'VALIDATION_FAILED', 404: 'NOT_FOUND (not one of your live sessions)', ...bearerErrors }) }
+    }
+  }, async (request, reply) => {
+    await fastify.sessions.revokeOwnSession(request.user.sub, request.params.id)
+    return await reply.status(204).send(null)
+  })
+}
+
+export default sessionRoutes

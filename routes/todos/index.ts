@@ -1,0 +1,59 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { BearerSecurity, errors, ObjectIdString } from '../schemas.js'
+
+const Todo = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  done: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' })
+})
+const Title = Type.String({ minLength: 1, maxLength: 200, pattern: String.raw`\S` })
+const Params = Type.Object({ id: ObjectIdString }, { additionalProperties: false })
+const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED', 503: 'SERVICE_UNAVAILABLE' }
+const tags = ['todos']
+
+/** The demo protected resource: each user sees and changes only their own todos. */
+const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.addHook('onRequest', fastify.authenticate)
+
+  fastify.get('/', {
+    schema: { tags, security: BearerSecurity, summary: 'Your todos', response: { 200: Type.Array(Todo), ...errors(bearerErrors) } }
+  }, async (request) => await fastify.todos.listTodos(request.user.sub))
+
+  fastify.post('/', {
+    schema: {
+      tags,
+      security: BearerSecurity,
+      summary: 'Add a todo',
+      body: Type.Object({ title: Title }, { additionalProperties: false }),
+      response: { 201: Todo, ...errors({ 400: 'VALIDATION_FAILED', ...bearerErrors }) }
+    }
+  }, async (request, reply) => await reply.status(201).send(await fastify.todos.createTodo(request.user.sub, request.body.title)))
+
+  fastify.patch('/:id', {
+    schema: {
+      tags,
+      security: BearerSecurity,
+      summary: 'Change a todo',
+      params: Params,
+      body: Type.Object({ title: Type.Optional(Title), done: Type.Optional(Type.Boolean()) }, { additionalProperties: false, minProperties: 1 }),
+      response: { 200: Todo, ...errors({ 400: 'VALIDATION_FAILED', 404: 'NOT_FOUND (missing or not yours)', ...bearerErrors }) }
+    }
+  }, async (request) => await fastify.todos.updateTodo(request.user.sub, request.params.id, request.body))
+
+  fastify.delete('/:id', {
+    schema: {
+      tags,
+      security: BearerSecurity,
+      summary: 'Delete a todo',
+      params: Params,
+      response: { 204: Type.Null({ description: 'Deleted' }), ...errors({ 400: 'VALIDATION_FAILED', 404: 'NOT_FOUND (missing or not yours)', ...bearerErrors }) }
+    }
+  }, async (request, reply) => {
+    await fastify.todos.deleteTodo(request.user.sub, request.params.id)
+    return await reply.status(204).send(null)
+  })
+}
+
+export default todoRoutes

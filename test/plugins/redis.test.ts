@@ -1,0 +1,79 @@
+import Fastify from 'fastify'
+import t from 'tap'
+import configPlugin from '../../plugins/app/config.js'
+import redisPlugin, { connectRedis, createRedisClient } from '../../plugins/external/redis.js'
+import { freePort } from '../stack/ports.js'
+import { startRedisServer } from '../stack/redis-server.js'
+import { loadConfig } from '../../services/config.js'
+
+const server = await startRedisServer()
+t.teardown(async () => { await server.close() })
+
+const settle = async () => await new Promise((resolve) => setTimeout(resolve, 300))
+
+const configFor = (url: string) => loadConfig({ JWT_SECRET: 'x'.repeat(32), SMTP_URL: 'smtp://127.0.0.1:1', REDIS_URL: url, REDIS_TIMEOUT: '300', LOG_LEVEL: 'silent' })
+
+async function bare (url: string) {
+  const app = Fastify()
+  await app.register(configPlugin, { config: configFor(url) })
+  await app.register(redisPlugin)
+  await app.ready()
+  return app
+}
+
+t.test('decorates fastify.redis with a working client and closes it', async (t) => {
+  const app = await bare(server.url)
+  t.equal(await app.redis.ping(), 'PONG')
+  await app.close()
+  await settle()
+  t.equal(app.redis.status, 'end')
+})
+
+t.test('fails fast while Redis is down, times out while it hangs, recovers by itself', async (t) => {
+  const app = await bare(server.url)
+  t.teardown(async () => { await app.close() })
+
+  await server.stop()
+  let started = Date.now()
+  await t.rejects(app.redis.get('k'), /Stream isn't writeable/)
+  t.ok(Date.now() - started < 100, `rejected in ${Date.now() - started} ms (no offline queue)`)
+
+  await server.start()
+  const deadline = Date.now() + 5_000
+  while (app.redis.status !== 'ready' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.equal(await app.redis.ping(), 'PONG', 'reconnected without help')
+
+  server.pause()
+  started = Date.now()
+  await t.rejects(app.redis.get('k'), /Command timed out/)
+  const waited = Date.now() - started
+  t.ok(waited >= 250 && waited < 800, `a hanging server is bounded by REDIS_TIMEOUT (${waited} ms)`)
+  server.resume()
+})
+
+t.test('closing while Redis is down neither fails nor hangs', async (t) => {
+  const app = await bare(server.url)
+  await server.stop()
+  const started = Date.now()
+  await app.close()
+  t.ok(Date.now() - started < 1_000, 'closed promptly')
+  let connects = 0
+  app.redis.on('connect', () => connects++)
+  await server.start()
+  await settle()
+  t.equal(connects, 0, 'and never reconnects, even once Redis is back')
+  t.not(app.redis.status, 'ready')
+})
+
+t.test('an unreachable Redis at boot is one clear error, without credentials', async (t) => {
+  const port = await freePort()
+  const url = `redis://user:s3cret@127.0.0.1:${port}`
+  const client = createRedisClient(configFor(url))
+  const error = await connectRedis(client, url, 500).then(() => null, (e: Error) => e)
+  t.match(error?.message, `Redis at redis://127.0.0.1:${port} did not answer within 500 ms`)
+  t.notOk(error?.message.includes('s3cret'))
+  let retries = 0
+  client.on('reconnecting', () => retries++)
+  await settle()
+  t.equal(retries, 0, 'the client gave up retrying')
+})

@@ -7,6 +7,7 @@ import { ErrorCodes, isAppError, type ErrorCode, type ErrorExtras } from './serv
 import authenticate from './plugins/app/authenticate.js'
 import configPlugin, { type ConfigPluginOptions } from './plugins/app/config.js'
 import csrf from './plugins/app/csrf.js'
+import dataLossWatch, { type DataLossWatchOptions } from './plugins/app/data-loss-watch.js'
 import mailer from './plugins/app/mailer.js'
 import services from './plugins/app/services.js'
 import cookie from './plugins/external/cookie.js'
@@ -17,7 +18,7 @@ import authRoutes from './routes/auth/index.js'
 import healthRoutes from './routes/health.js'
 import todoRoutes from './routes/todos/index.js'
 
-export type AppOptions = ConfigPluginOptions
+export type AppOptions = ConfigPluginOptions & DataLossWatchOptions
 
 /** Paths whose query strings carry secrets are logged without them. */
 const loggedUrl = (url: string): string => {
@@ -136,6 +137,7 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(services)
   await fastify.register(authenticate)
   await fastify.register(csrf)
+  await fastify.register(dataLossWatch, opts)
 
   await fastify.register(healthRoutes)
   await fastify.register(authRoutes, { prefix: '/auth' })

@@ -42,10 +42,10 @@ export function testConfig (stack: Stack, overrides: Record<string, string> = {}
 }
 
 /** Builds the real app (with the server's own Fastify options), ready, closed at teardown. */
-export async function buildApp (t: Test, stack: Stack, overrides: Record<string, string> = {}, extra: { clock?: Clock, config?: Config } = {}): Promise<FastifyInstance> {
+export async function buildApp (t: Test, stack: Stack, overrides: Record<string, string> = {}, extra: { clock?: Clock, config?: Config, dataLossCheckMs?: number } = {}): Promise<FastifyInstance> {
   const config = extra.config ?? testConfig(stack, overrides)
   const fastify = Fastify(serverOptions(config))
-  await fastify.register(app, { config, clock: extra.clock })
+  await fastify.register(app, { config, clock: extra.clock, dataLossCheckMs: extra.dataLossCheckMs })
   await fastify.ready()
   t.teardown(async () => { await fastify.close() })
   return fastify

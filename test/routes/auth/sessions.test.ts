@@ -272,6 +272,17 @@ t.test('invariant 4b: a token revoked before Redis lost its data is still refuse
   t.equal(json(await me(app, live.accessToken)).code, 'TOKEN_REVOKED', 'logout-all survives a flush too')
 })
 
+t.test('the service notices that Redis lost its data', async (t) => {
+  const app = await buildApp(t, stack, {}, { dataLossCheckMs: 50 })
+  await new Promise((resolve) => setTimeout(resolve, 120))
+  t.equal(app.metrics.value('latchkey_redis_data_loss_total'), 0, 'no loss while the marker is there')
+  await stack.redis.admin.flushall()
+  const deadline = Date.now() + 2_000
+  while (app.metrics.value('latchkey_redis_data_loss_total') === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(app.metrics.value('latchkey_redis_data_loss_total'), 1, 'the flush is noticed once')
+  t.ok(await stack.redis.admin.get('lk:epoch'), 'and the marker is set again')
+})
+
 t.test('Redis down → bearer requests get 503 within ~1 s, never a pass', async (t) => {
   const app = await buildApp(t, stack)
   const { accessToken, refreshToken } = await signUp(app, stack)

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { parseTrustProxy, type Config } from './services/config.js'
 import { failedDependency } from './services/dependency-errors.js'
 import { ErrorCodes, isAppError, type ErrorCode, type ErrorExtras } from './services/errors.js'
+import addressLimit from './plugins/app/address-limit.js'
 import authenticate from './plugins/app/authenticate.js'
 import configPlugin, { type ConfigPluginOptions } from './plugins/app/config.js'
 import csrf from './plugins/app/csrf.js'
@@ -13,6 +14,7 @@ import services from './plugins/app/services.js'
 import cookie from './plugins/external/cookie.js'
 import jwt from './plugins/external/jwt.js'
 import mongoose from './plugins/external/mongoose.js'
+import rateLimit from './plugins/external/rate-limit.js'
 import redis from './plugins/external/redis.js'
 import authRoutes from './routes/auth/index.js'
 import healthRoutes from './routes/health.js'
@@ -133,9 +135,11 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(mongoose)
   await fastify.register(jwt)
   await fastify.register(cookie)
+  await fastify.register(rateLimit)
   await fastify.register(mailer)
   await fastify.register(services)
   await fastify.register(authenticate)
+  await fastify.register(addressLimit)
   await fastify.register(csrf)
   await fastify.register(dataLossWatch, opts)
 

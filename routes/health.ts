@@ -1,4 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { unlimited } from './route-options.js'
 import { errors } from './schemas.js'
 
 const tags = ['operations']
@@ -14,10 +15,12 @@ async function bounded<T> (work: Promise<T>, ms: number): Promise<T> {
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health', {
+    ...unlimited,
     schema: { tags, summary: 'Liveness: the process answers', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
   }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/ready', {
+    ...unlimited,
     schema: {
       tags,
       summary: 'Readiness: Redis and MongoDB answer',

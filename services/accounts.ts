@@ -1,4 +1,5 @@
-import { InvalidCredentialsError } from './errors.js'
+import { InvalidCredentialsError, RateLimitedError } from './errors.js'
+import type { FailureCeiling } from './failure-ceiling.js'
 import type { Metrics } from './metrics.js'
 import type { Models } from './models/index.js'
 import type { PasswordHasher } from './passwords.js'
@@ -8,8 +9,10 @@ import { toPublicUser, type UserService } from './users.js'
 import type { SignedIn } from './magic-link.js'
 
 /** Account-level flows that span users, sessions and revocation. */
-export function createAccountService ({ models, users, sessions, revocation, passwords, clock, metrics }: {
+export function createAccountService ({ models, users, sessions, revocation, passwords, failureCeiling, addressKey, clock, metrics }: {
   models: Models
+  failureCeiling: FailureCeiling
+  addressKey: (email: string) => string
   users: UserService
   sessions: SessionService
   revocation: RevocationService
@@ -22,11 +25,18 @@ export function createAccountService ({ models, users, sessions, revocation, pas
      * Password sign-in for accounts that set a password. Every failure is the same
      * INVALID_CREDENTIALS, and an unknown address (or an account without a password) still costs
      * one argon2 verification, so neither the answer nor its timing tells whether the account exists.
+     * Failures count towards the address's failure ceiling (429 RATE_LIMITED while backing off).
      */
     async signInWithPassword (email: string, password: string, client: ClientInfo): Promise<SignedIn> {
+      const key = addressKey(email)
+      await failureCeiling.assertMayVerify(key, () => new RateLimitedError())
       const user = await users.findUserByEmail(email)
       const matches = await passwords.verifyPassword(user?.passwordHash, password)
-      if (user === null || !matches) throw new InvalidCredentialsError()
+      if (user === null || !matches) {
+        await failureCeiling.recordFailure(key)
+        throw new InvalidCredentialsError()
+      }
+      await failureCeiling.recordSuccess(key)
       const pair = await sessions.startSession(user._id.toString(), 'password', client)
       return { user: toPublicUser(user), ...pair }
     },

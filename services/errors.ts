@@ -66,6 +66,7 @@ export const TokenRevokedError = define('TOKEN_REVOKED', 'The access token has b
 export const EmailUnavailableError = define('EMAIL_UNAVAILABLE', 'Email could not be sent right now; nothing was sent, try again shortly', 503)
 export const ServiceUnavailableError = define('SERVICE_UNAVAILABLE', 'A backing service is unavailable; try again shortly', 503)
 export const NotFoundError = define('NOT_FOUND', '%s', 404)
+export const RateLimitedError = define('RATE_LIMITED', 'Too many requests; try again later', 429)
 
 export function isAppError (error: unknown): error is InstanceType<AppErrorConstructor> & ErrorExtras {
   return error instanceof Error && [...appErrors].some((ctor) => error instanceof ctor)

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import { Types } from 'mongoose'
 import type { EmailThrottle } from './email-throttle.js'
+import type { FailureCeiling } from './failure-ceiling.js'
 import { EmailTakenError, EmailUnavailableError, isAppError, MagicLinkGoneError, MagicLinkRejectedError, RedirectNotAllowedError } from './errors.js'
 import { magicLinkEmail } from './mail-templates.js'
 import { MailDeliveryError, type Mailer } from './mailer.js'
@@ -47,7 +48,7 @@ return value
  * SHA-256 with a TTL, and consumed atomically (one script reads, checks and deletes), so a link
  * signs in at most once however many requests race for it.
  */
-export function createMagicLinkService ({ redis, models, users, sessions, passwords, mailer, throttle, addressKey, appUrl, redirectOrigins, ttlSeconds, clock, metrics }: {
+export function createMagicLinkService ({ redis, models, users, sessions, passwords, mailer, throttle, failureCeiling, addressKey, appUrl, redirectOrigins, ttlSeconds, clock, metrics }: {
   redis: Redis
   models: Models
   users: UserService
@@ -55,6 +56,7 @@ export function createMagicLinkService ({ redis, models, users, sessions, passwo
   passwords: PasswordHasher
   mailer: Mailer
   throttle: EmailThrottle
+  failureCeiling: FailureCeiling
   addressKey: (email: string) => string
   appUrl: string
   redirectOrigins: string[]
@@ -151,11 +153,12 @@ export function createMagicLinkService ({ redis, models, users, sessions, passwo
             return resumed
           })
         const pair = await sessions.startSession(user._id.toString(), 'magic-link', client)
+        await failureCeiling.recordSuccess(addressKey(record.email))
         return { user: toPublicUser(user), ...pair, redirectTo: record.redirectTo }
       })
     },
 
-    /** Signs in with a login link. */
+    /** Signs in with a login link. A successful sign-in clears the address's failure ceiling. */
     async signInWithMagicLink (token: string, client: ClientInfo): Promise<SignedIn> {
       const record = await consume(token, 'login', '')
       if (record === null) throw new MagicLinkRejectedError()
@@ -163,6 +166,7 @@ export function createMagicLinkService ({ redis, models, users, sessions, passwo
         const user = await users.findUserByEmail(record.email)
         if (user === null) throw new MagicLinkRejectedError()
         const pair = await sessions.startSession(user._id.toString(), 'magic-link', client)
+        await failureCeiling.recordSuccess(addressKey(record.email))
         return { user: toPublicUser(user), ...pair, redirectTo: record.redirectTo }
       })
     }

@@ -22,6 +22,8 @@ export const redisKeys = {
   otp: (addressKey: string) => `${PREFIX}otp{${addressKey}}`,
   /** Wrong OTP guesses of an address in the current hour (survives resends). */
   otpFailures: (addressKey: string) => `${PREFIX}otpf{${addressKey}}`,
+  /** Consecutive failed code/password checks of an address (hash: n, until). */
+  verifyFailures: (addressKey: string) => `${PREFIX}vf{${addressKey}}`,
   /** Present while an address is inside its email cooldown. */
   mailCooldown: (addressKey: string) => `${PREFIX}mc{${addressKey}}`,
   /** Emails sent to an address in the current hour. */

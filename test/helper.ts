@@ -37,6 +37,12 @@ export function testConfig (stack: Stack, overrides: Record<string, string> = {}
     SMTP_URL: stack.smtp.url,
     SMTP_TIMEOUT: '2000',
     JWT_SECRET: randomBytes(32).toString('base64url'),
+    // Functional tests fire bursts from one address; the rate-limit tests set real values.
+    RATE_LIMIT_GLOBAL: '100000',
+    RATE_LIMIT_BEARER: '100000',
+    RATE_LIMIT_AUTH: '100000',
+    RATE_LIMIT_REFRESH: '100000',
+    RATE_LIMIT_ADDRESS: '100000',
     ...overrides
   })
 }

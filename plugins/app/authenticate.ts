@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { normalizeIP } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
-import { TokenExpiredError, TokenInvalidError, TokenMissingError } from '../../services/errors.js'
+import { RateLimitedError, TokenExpiredError, TokenInvalidError, TokenMissingError, withExtras } from '../../services/errors.js'
+import { createLocalRateLimit } from '../../services/local-rate-limit.js'
 import type { AccessClaims } from '../../services/revocation.js'
 import type { PublicUser } from '../../services/users.js'
 
@@ -27,12 +29,14 @@ const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string
   Number.isInteger(claims.iat) && Number.isInteger(claims.exp)
 
 /**
- * Bearer authentication: the JWT is verified (HS256 only, exp/iat/jti/sub/sid required), then one
- * Redis round trip decides whether it was revoked and yields the cached user. Any Redis failure
- * propagates and becomes a 503: the check fails closed.
+ * Bearer authentication: a per-instance per-IP limit (RATE_LIMIT_BEARER a minute, no I/O), then
+ * the JWT is verified (HS256 only, exp/iat/jti/sub/sid required), then one Redis round trip
+ * decides whether it was revoked and yields the cached user. Any Redis failure propagates and
+ * becomes a 503: the check fails closed.
  */
 export default fp(async function authenticatePlugin (fastify) {
   fastify.decorateRequest('account', null)
+  const perIp = createLocalRateLimit({ max: fastify.config.RATE_LIMIT_BEARER, windowMs: 60_000, now: fastify.clock.now })
 
   fastify.decorate('verifyAccessToken', async function verifyAccessToken (token: string) {
     let claims: Record<string, unknown>
@@ -45,7 +49,12 @@ export default fp(async function authenticatePlugin (fastify) {
     return { claims, account: await fastify.revocation.checkAccessToken(claims) }
   })
 
-  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest): Promise<void> {
+  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const wait = perIp.hit(normalizeIP(request.ip))
+    if (wait > 0) {
+      reply.header('ratelimit-limit', fastify.config.RATE_LIMIT_BEARER).header('ratelimit-remaining', 0).header('ratelimit-reset', Math.ceil(wait / 1000))
+      throw withExtras(new RateLimitedError(), { retryAfter: Math.ceil(wait / 1000) })
+    }
     const header = request.headers.authorization
     if (header === undefined || !/^Bearer\b/i.test(header)) throw new TokenMissingError()
     const token = BEARER.exec(header)?.[1]

@@ -3,6 +3,7 @@ import { createAccountService } from '../../services/accounts.js'
 import { redirectOrigins } from '../../services/config.js'
 import { createAddressKeyer } from '../../services/email-address.js'
 import { createEmailThrottle } from '../../services/email-throttle.js'
+import { createFailureCeiling } from '../../services/failure-ceiling.js'
 import { createMagicLinkService } from '../../services/magic-link.js'
 import { createPasswordHasher } from '../../services/passwords.js'
 import { createRevocationService } from '../../services/revocation.js'
@@ -19,6 +20,7 @@ declare module 'fastify' {
     sessions: ReturnType<typeof createSessionService>
     magicLinks: ReturnType<typeof createMagicLinkService>
     emailThrottle: ReturnType<typeof createEmailThrottle>
+    failureCeiling: ReturnType<typeof createFailureCeiling>
     addressKey: (normalizedEmail: string) => string
     accounts: ReturnType<typeof createAccountService>
     todos: ReturnType<typeof createTodoService>
@@ -47,6 +49,7 @@ export default fp(async function servicesPlugin (fastify) {
   })
   const emailThrottle = createEmailThrottle({ redis, cooldownSeconds: config.EMAIL_COOLDOWN, hourlyLimit: config.EMAIL_HOURLY_LIMIT })
   const addressKey = createAddressKeyer(deriveKey(config.JWT_SECRET, 'latchkey address keys'))
+  const failureCeiling = createFailureCeiling({ redis, ceiling: config.FAILURE_CEILING, clock })
   const magicLinks = createMagicLinkService({
     redis,
     models,
@@ -55,6 +58,7 @@ export default fp(async function servicesPlugin (fastify) {
     passwords,
     mailer: fastify.mailer,
     throttle: emailThrottle,
+    failureCeiling,
     addressKey,
     appUrl: config.APP_URL,
     redirectOrigins: redirectOrigins(config),
@@ -63,7 +67,7 @@ export default fp(async function servicesPlugin (fastify) {
     metrics
   })
 
-  const accounts = createAccountService({ models, users, sessions, revocation, passwords, clock, metrics })
+  const accounts = createAccountService({ models, users, sessions, revocation, passwords, failureCeiling, addressKey, clock, metrics })
   const todos = createTodoService({ models })
 
   fastify.decorate('users', users)
@@ -71,6 +75,7 @@ export default fp(async function servicesPlugin (fastify) {
   fastify.decorate('revocation', revocation)
   fastify.decorate('sessions', sessions)
   fastify.decorate('emailThrottle', emailThrottle)
+  fastify.decorate('failureCeiling', failureCeiling)
   fastify.decorate('addressKey', addressKey)
   fastify.decorate('magicLinks', magicLinks)
   fastify.decorate('accounts', accounts)

@@ -1,5 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { TokenRevokedError } from '../../services/errors.js'
+import { bearerOnly } from '../route-options.js'
 import { BearerSecurity, errors, Name, PublicUser } from '../schemas.js'
 
 const tags = ['account']
@@ -7,7 +8,7 @@ const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_
 
 const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/me', {
-    onRequest: [fastify.authenticate],
+    ...bearerOnly(fastify),
     schema: {
       tags,
       security: BearerSecurity,
@@ -18,7 +19,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => request.account!)
 
   fastify.patch('/me', {
-    onRequest: [fastify.authenticate],
+    ...bearerOnly(fastify),
     schema: {
       tags,
       security: BearerSecurity,
@@ -33,7 +34,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.delete('/me', {
-    onRequest: [fastify.authenticate],
+    ...bearerOnly(fastify),
     schema: {
       tags,
       security: BearerSecurity,

@@ -3,12 +3,14 @@ import { normalizeEmail } from '../../services/email-address.js'
 import { MagicLinkGoneError, ValidationFailedError } from '../../services/errors.js'
 import { continuePage, linkExpiredPage, signupPage } from '../../views/magic-link.js'
 import { clientInfo } from '../client-info.js'
+import { signInLimit } from '../route-options.js'
 import { Accepted, Email, errors, Name, OpaqueToken, Password, sendHtml, SignedIn } from '../schemas.js'
 
 const tags = ['magic link']
 
 const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/magic-link', {
+    ...signInLimit(fastify),
     schema: {
       tags,
       summary: 'Email a sign-up or sign-in link',
@@ -29,6 +31,8 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/magic-link/verify', {
+    // Mail scanners open links too; guessing a 256-bit token is hopeless anyway.
+    ...signInLimit(fastify, 3 * fastify.config.RATE_LIMIT_AUTH),
     schema: {
       tags,
       summary: 'Look at a link without using it',
@@ -64,6 +68,7 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/signup', {
+    ...signInLimit(fastify),
     schema: {
       tags,
       summary: 'Create the account from a signup link and sign in',
@@ -92,6 +97,7 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/magic-link/consume', {
+    ...signInLimit(fastify),
     schema: {
       tags,
       summary: 'Sign in with a login link',

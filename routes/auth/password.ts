@@ -1,10 +1,13 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { normalizeEmail } from '../../services/email-address.js'
 import { clientInfo } from '../client-info.js'
+import { signInLimit } from '../route-options.js'
 import { Email, errors, SignedIn } from '../schemas.js'
 
 const passwordRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/login', {
+    ...signInLimit(fastify),
+    preHandler: [fastify.limitPerAddress],
     schema: {
       tags: ['password'],
       summary: 'Sign in with email and password',

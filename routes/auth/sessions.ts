@@ -1,5 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { clientInfo } from '../client-info.js'
+import { bearerOnly, signInLimit } from '../route-options.js'
 import { BearerSecurity, errors, ObjectIdString, OpaqueToken, TokenPair } from '../schemas.js'
 
 const tags = ['sessions']
@@ -7,6 +8,7 @@ const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_
 
 const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/refresh', {
+    ...signInLimit(fastify, fastify.config.RATE_LIMIT_REFRESH),
     schema: {
       tags,
       summary: 'Trade a refresh token for a new pair',
@@ -21,7 +23,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => await fastify.sessions.refreshSession(request.body.refreshToken, clientInfo(request)))
 
   fastify.post('/logout', {
-    onRequest: [fastify.authenticate],
+    ...bearerOnly(fastify),
     schema: {
       tags,
       security: BearerSecurity,
@@ -35,7 +37,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/logout-all', {
-    onRequest: [fastify.authenticate],
+    ...bearerOnly(fastify),
     schema: {
       tags,
       security: BearerSecurity,
@@ -49,7 +51,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.get('/sessions', {
-    onRequest: [fastify.authenticate],
+    ...bearerOnly(fastify),
     schema: {
       tags,
       security: BearerSecurity,
@@ -69,7 +71,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => await fastify.sessions.listSessions(request.user.sub, request.user.sid))
 
   fastify.delete('/sessions/:id', {
-    onRequest: [fastify.authenticate],
+    ...bearerOnly(fastify),
     schema: {
       tags,
       security: BearerSecurity,

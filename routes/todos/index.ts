@@ -1,4 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { bearerOnly } from '../route-options.js'
 import { BearerSecurity, errors, ObjectIdString } from '../schemas.js'
 
 const Todo = Type.Object({
@@ -15,13 +16,13 @@ const tags = ['todos']
 
 /** The demo protected resource: each user sees and changes only their own todos. */
 const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.addHook('onRequest', fastify.authenticate)
-
   fastify.get('/', {
+    ...bearerOnly(fastify),
     schema: { tags, security: BearerSecurity, summary: 'Your todos', response: { 200: Type.Array(Todo), ...errors(bearerErrors) } }
   }, async (request) => await fastify.todos.listTodos(request.user.sub))
 
   fastify.post('/', {
+    ...bearerOnly(fastify),
     schema: {
       tags,
       security: BearerSecurity,
@@ -32,6 +33,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => await reply.status(201).send(await fastify.todos.createTodo(request.user.sub, request.body.title)))
 
   fastify.patch('/:id', {
+    ...bearerOnly(fastify),
     schema: {
       tags,
       security: BearerSecurity,
@@ -43,6 +45,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request) => await fastify.todos.updateTodo(request.user.sub, request.params.id, request.body))
 
   fastify.delete('/:id', {
+    ...bearerOnly(fastify),
     schema: {
       tags,
       security: BearerSecurity,

@@ -12,6 +12,8 @@ import dataLossWatch, { type DataLossWatchOptions } from './plugins/app/data-los
 import mailer from './plugins/app/mailer.js'
 import services from './plugins/app/services.js'
 import cookie from './plugins/external/cookie.js'
+import cors from './plugins/external/cors.js'
+import helmet from './plugins/external/helmet.js'
 import jwt from './plugins/external/jwt.js'
 import mongoose from './plugins/external/mongoose.js'
 import rateLimit from './plugins/external/rate-limit.js'
@@ -124,6 +126,13 @@ function installErrorHandling (fastify: FastifyInstance): void {
 export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(configPlugin, opts)
   installErrorHandling(fastify)
+  // JSON only (pages register their own form parser in their scope): anything else is a 415.
+  fastify.removeContentTypeParser('text/plain')
+
+  // Graceful shutdown: once close() begins, a keep-alive socket is closed as soon as its last
+  // response is sent (Node reads keepAliveTimeout after each response), so in-flight requests
+  // finish and idle connections do not hold the process open.
+  fastify.addHook('preClose', async () => { fastify.server.keepAliveTimeout = 1 })
 
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
@@ -131,6 +140,8 @@ export default fp(async function app (fastify, opts: AppOptions) {
     fastify.metrics.observe('latchkey_http_request_duration_seconds', reply.elapsedTime / 1000, { method: request.method, route })
   })
 
+  await fastify.register(helmet)
+  await fastify.register(cors)
   await fastify.register(redis)
   await fastify.register(mongoose)
   await fastify.register(jwt)

@@ -21,13 +21,18 @@ export class MailDeliveryError extends Error {
 }
 
 /**
- * Mailer over SMTP. Every stage is bounded by `timeoutMs` (connect, greeting, socket inactivity)
- * and the whole send is raced against it, so a server that drips bytes cannot hold a request.
+ * Mailer over SMTP. Connections are pooled (a few, reused for many messages): SMTP servers greet
+ * slowly on purpose (early-talker checks), so a connection per email costs 100 ms or more.
+ * Every stage is bounded by `timeoutMs` (connect, greeting, socket inactivity) and the whole send
+ * is raced against it, so a server that drips bytes cannot hold a request.
  * Failures surface as MailDeliveryError; the message never contains credentials.
  */
 export function createSmtpMailer ({ url, from, timeoutMs }: { url: string, from: string, timeoutMs: number }): Mailer {
   const parsed = new URL(url)
   const transport = nodemailer.createTransport({
+    pool: true,
+    maxConnections: 5,
+    maxMessages: 100,
     host: parsed.hostname.replace(/^\[|\]$/g, ''),
     port: parsed.port === '' ? (parsed.protocol === 'smtps:' ? 465 : 587) : Number(parsed.port),
     secure: parsed.protocol === 'smtps:',

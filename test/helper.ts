@@ -48,9 +48,11 @@ export function testConfig (stack: Stack, overrides: Record<string, string> = {}
 }
 
 /** Builds the real app (with the server's own Fastify options), ready, closed at teardown. */
-export async function buildApp (t: Test, stack: Stack, overrides: Record<string, string> = {}, extra: { clock?: Clock, config?: Config, dataLossCheckMs?: number } = {}): Promise<FastifyInstance> {
+export async function buildApp (t: Test, stack: Stack, overrides: Record<string, string> = {}, extra: { clock?: Clock, config?: Config, dataLossCheckMs?: number, logStream?: { write: (line: string) => void } } = {}): Promise<FastifyInstance> {
   const config = extra.config ?? testConfig(stack, overrides)
-  const fastify = Fastify(serverOptions(config))
+  const options = serverOptions(config)
+  if (extra.logStream !== undefined) options.logger = { ...(options.logger as object), stream: extra.logStream }
+  const fastify = Fastify(options)
   await fastify.register(app, { config, clock: extra.clock, dataLossCheckMs: extra.dataLossCheckMs })
   await fastify.ready()
   t.teardown(async () => { await fastify.close() })

@@ -1,0 +1,83 @@
+import type { InjectOptions } from 'fastify'
+import t from 'tap'
+import { bearer, buildApp, json, startStack, tokenFrom, uniqueEmail } from './helper.js'
+
+const stack = await startStack(t)
+
+t.test('bad requests get a clear 4xx in the one error shape', async (t) => {
+  const app = await buildApp(t, stack)
+  const cases: Array<[string, InjectOptions, number, string]> = [
+    ['body over 16 KiB', { method: 'POST', url: '/auth/magic-link', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ email: 'a@example.com', redirectTo: 'x'.repeat(17 * 1024) }) }, 413, 'PAYLOAD_TOO_LARGE'],
+    ['text/plain body', { method: 'POST', url: '/auth/magic-link', headers: { 'content-type': 'text/plain' }, payload: 'email=a@example.com' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['form body on a JSON endpoint', { method: 'POST', url: '/auth/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: 'email=a%40example.com&password=x' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['malformed JSON', { method: 'POST', url: '/auth/magic-link', headers: { 'content-type': 'application/json' }, payload: '{"email": ' }, 400, 'VALIDATION_FAILED'],
+    ['__proto__ payload', { method: 'POST', url: '/auth/magic-link', headers: { 'content-type': 'application/json' }, payload: '{"email":"a@example.com","__proto__":{"admin":true}}' }, 400, 'VALIDATION_FAILED'],
+    ['constructor.prototype payload', { method: 'POST', url: '/auth/magic-link', headers: { 'content-type': 'application/json' }, payload: '{"email":"a@example.com","constructor":{"prototype":{"admin":true}}}' }, 400, 'VALIDATION_FAILED'],
+    ['unknown route', { method: 'GET', url: '/nope?token=secret' }, 404, 'NOT_FOUND']
+  ]
+  for (const [name, request, status, code] of cases) {
+    const response = await app.inject(request)
+    t.equal(response.statusCode, status, `${name} → ${status}`)
+    const body = json(response)
+    t.match(body, { statusCode: status, code, error: String, message: String }, `${name} → ${code}`)
+    t.same(Object.keys(body).sort(), ['code', 'error', 'message', 'statusCode'], 'exactly the error shape')
+  }
+  const notFound = await app.inject({ method: 'GET', url: '/nope?token=secret' })
+  t.notOk(notFound.body.includes('secret'), 'the 404 message does not echo the query string')
+  t.equal(({} as Record<string, unknown>).admin, undefined, 'no prototype was polluted')
+})
+
+t.test('security headers: strict CSP, no-referrer, nosniff, no framing; no-store on auth responses', async (t) => {
+  const app = await buildApp(t, stack)
+  const response = await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email: uniqueEmail('headers') } })
+  t.match(response.headers['content-security-policy'], /default-src 'self'/)
+  t.match(response.headers['content-security-policy'], /frame-ancestors 'none'/)
+  t.match(response.headers['content-security-policy'], /form-action 'self'/)
+  t.equal(response.headers['referrer-policy'], 'no-referrer')
+  t.equal(response.headers['x-content-type-options'], 'nosniff')
+  t.equal(response.headers['x-frame-options'], 'SAMEORIGIN')
+  t.equal(response.headers['cache-control'], 'no-store')
+  t.notOk(response.headers['x-powered-by'])
+})
+
+t.test('CORS only for configured origins, never with credentials', async (t) => {
+  const closed = await buildApp(t, stack)
+  const refused = await closed.inject({ method: 'OPTIONS', url: '/auth/me', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET' } })
+  t.notOk(refused.headers['access-control-allow-origin'], 'no CORS by default')
+
+  const open = await buildApp(t, stack, { CORS_ORIGINS: 'https://app.example.com' })
+  const preflight = await open.inject({ method: 'OPTIONS', url: '/auth/me', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } })
+  t.equal(preflight.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.match(preflight.headers['access-control-allow-headers'], /Authorization/)
+  t.notOk(preflight.headers['access-control-allow-credentials'])
+  const foreign = await open.inject({ method: 'OPTIONS', url: '/auth/me', headers: { origin: 'https://evil.test', 'access-control-request-method': 'GET' } })
+  t.notOk(foreign.headers['access-control-allow-origin'], 'other origins get nothing')
+})
+
+t.test('tokens, codes, passwords and Authorization headers never reach the logs', async (t) => {
+  const lines: string[] = []
+  const app = await buildApp(t, stack, { LOG_LEVEL: 'trace' }, { logStream: { write: (line: string) => { lines.push(line) } } })
+  const email = uniqueEmail('logs')
+  const password = 'correct horse battery staple'
+
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const token = tokenFrom(await stack.smtp.waitForMail(email))
+  await app.inject({ method: 'GET', url: `/auth/magic-link/verify?token=${token}` })
+  const signup = json(await app.inject({ method: 'POST', url: `/auth/signup?token=${token}`, payload: { email, name: 'Logged', password } }))
+  await app.inject({ method: 'GET', url: '/auth/me', headers: { ...bearer(signup.accessToken), cookie: 'session=cookie-secret-value' } })
+  const refreshed = json(await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: signup.refreshToken } }))
+  await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password } })
+  await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password: 'wrong-password-value' } })
+  await app.inject({ method: 'GET', url: '/auth/me', headers: bearer('not.a-valid.jwt-value') })
+
+  const log = lines.join('')
+  t.ok(lines.length > 10, `captured ${lines.length} log lines`)
+  t.match(log, /\/auth\/magic-link\/verify\?\[redacted\]/, 'URLs are logged without their query string')
+  for (const [name, secret] of Object.entries({
+    token, password, accessToken: signup.accessToken, refreshToken: signup.refreshToken,
+    rotatedAccess: refreshed.accessToken, rotatedRefresh: refreshed.refreshToken,
+    cookie: 'cookie-secret-value', wrongPassword: 'wrong-password-value', badJwt: 'not.a-valid.jwt-value'
+  })) {
+    t.notOk(log.includes(secret), `no ${name} in the logs`)
+  }
+})

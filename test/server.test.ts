@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { freshDatabaseUrl, startStack, uniqueEmail } from './helper.js'
+import { freePort, waitForPort } from './stack/ports.js'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const stack = await startStack(t)
+
+t.test('graceful shutdown: in-flight requests finish, then the process exits cleanly', async (t) => {
+  const port = await freePort()
+  const server = spawn(process.execPath, ['--import', 'tsx', join(root, 'server.ts')], {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: 'production',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      APP_URL: `http://127.0.0.1:${port}`,
+      REDIS_URL: stack.redis.url,
+      MONGODB_URL: freshDatabaseUrl(stack),
+      SMTP_URL: stack.smtp.url,
+      SMTP_TIMEOUT: '1500',
+      JWT_SECRET: randomBytes(32).toString('base64url'),
+      LOG_LEVEL: 'info'
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  server.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  server.stderr.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const exited = new Promise<number | null>((resolve) => server.once('exit', (code) => resolve(code)))
+  t.teardown(() => { server.kill('SIGKILL') })
+  await waitForPort(port, 20_000)
+
+  const base = `http://127.0.0.1:${port}`
+  t.equal((await fetch(`${base}/health`)).status, 200)
+
+  stack.smtp.setMode('hang')
+  t.teardown(() => stack.smtp.setMode('accept'))
+  const started = Date.now()
+  const inFlight = fetch(`${base}/auth/magic-link`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: uniqueEmail('shutdown') }) })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  server.kill('SIGTERM')
+
+  const response = await inFlight
+  t.equal(response.status, 503, 'the in-flight request got its answer (SMTP hung, so EMAIL_UNAVAILABLE)')
+  t.equal((await response.json() as { code: string }).code, 'EMAIL_UNAVAILABLE')
+  t.ok(Date.now() - started >= 1_400, 'it was allowed to run to its SMTP_TIMEOUT')
+  const code = await exited
+  t.equal(code, 0, 'the process exited cleanly')
+  if (code !== 0) t.comment(output)
+  t.match(output, /shutting down/, 'and said so')
+  await t.rejects(fetch(`${base}/health`), 'no longer listening')
+})

@@ -30,7 +30,7 @@ export function createRedisClient (config: Pick<Config, 'REDIS_URL' | 'REDIS_TIM
 }
 
 /** Connects, or fails with one clear line after `timeoutMs` (the service needs Redis to start). */
-export async function connectRedis (client: Redis, url: string, timeoutMs = 10_000): Promise<void> {
+export async function connectRedis (client: Redis, url: string, timeoutMs = 5_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const give = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new Error(`Redis at ${describeUrl(url)} did not answer within ${timeoutMs} ms`)), timeoutMs)

@@ -1,0 +1,261 @@
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import t from 'tap'
+import { bearer, buildApp, startStack, tokenFrom, uniqueEmail } from '../helper.js'
+
+const stack = await startStack(t)
+
+/** A browser's cookie jar over inject: keeps what Set-Cookie sets, drops what it clears. */
+function browser (app: FastifyInstance) {
+  const jar = new Map<string, string>()
+  return {
+    jar,
+    async request (options: InjectOptions): Promise<LightMyRequestResponse> {
+      const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join('; ')
+      const response = await app.inject({ ...options, headers: { accept: 'text/html', ...(cookie === '' ? {} : { cookie }), ...options.headers } })
+      for (const set of response.cookies) {
+        if (set.value === '' || (set.expires !== undefined && set.expires.getTime() <= Date.now())) jar.delete(set.name)
+        else jar.set(set.name, set.value)
+      }
+      return response
+    },
+    async submit (url: string, fields: Record<string, string>): Promise<LightMyRequestResponse> {
+      return await this.request({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(fields).toString() })
+    }
+  }
+}
+
+const csrfOf = (html: string): string => {
+  const match = /name="csrf" value="([^"]+)"/.exec(html)
+  if (match === null) throw new Error('no csrf field in the page')
+  return match[1]!
+}
+
+t.test('pages: strict CSP, stylesheet instead of inline style, no-store on every page', async (t) => {
+  const app = await buildApp(t, stack)
+  const start = await app.inject({ method: 'GET', url: '/' })
+  t.equal(start.statusCode, 200)
+  t.match(start.headers['content-type'], /^text\/html/)
+  t.match(start.headers['content-security-policy'], /style-src 'self'(;|$)/, 'no unsafe-inline styles')
+  t.equal(start.headers['cache-control'], 'no-store')
+  t.equal(start.headers['referrer-policy'], 'no-referrer')
+  t.notMatch(start.body, /<style|style=|<script/, 'no inline style or script')
+  t.match(start.body, /<link rel="stylesheet" href="\/assets\/latchkey.css">/)
+  t.match(start.body, /name="method" value="link"/)
+  t.match(start.body, /name="method" value="code"/)
+  t.match(start.body, /<label for="email">/, 'the field has a label')
+
+  const css = await app.inject({ method: 'GET', url: '/assets/latchkey.css' })
+  t.equal(css.statusCode, 200)
+  t.match(css.headers['content-type'], /^text\/css/)
+  t.equal(css.headers['cache-control'], 'public, max-age=86400')
+  t.match(css.body, /prefers-color-scheme:dark/)
+})
+
+t.test('magic link through the pages: form → email → page → signup form → cookies → account → logout', async (t) => {
+  const app = await buildApp(t, stack)
+  const person = browser(app)
+  const email = uniqueEmail('pages')
+
+  const start = await person.request({ method: 'GET', url: '/' })
+  const forged = await person.submit('/', { email, method: 'link' })
+  t.equal(forged.statusCode, 403, 'no CSRF token → 403 page')
+  t.match(forged.body, /This form has expired/)
+  const wrong = await person.submit('/', { csrf: 'x'.repeat(43), email, method: 'link' })
+  t.equal(wrong.statusCode, 403, 'a wrong CSRF token → 403')
+
+  const invalid = await person.submit('/', { csrf: csrfOf(start.body), email: 'a@b@example.com', method: 'link' })
+  t.equal(invalid.statusCode, 400, 'a bad address re-renders the page with 400')
+  t.match(invalid.headers['content-type'], /^text\/html/)
+  t.match(invalid.body, /role="alert"[^>]*>Enter one email address/)
+  t.match(invalid.body, /value="a@b@example.com"/, 'what was typed stays in the field (escaped)')
+  const hostile = await person.submit('/', { csrf: csrfOf(start.body), email: '"><script>alert(1)</script>@x.io', method: 'link' })
+  t.equal(hostile.statusCode, 400)
+  t.notMatch(hostile.body, /<script>/, 'typed text is escaped')
+
+  const asked = await person.submit('/', { csrf: csrfOf(start.body), email: `  ${email.toUpperCase()} `, method: 'link' })
+  t.equal(asked.statusCode, 200)
+  t.match(asked.body, /Check your inbox/)
+  const token = tokenFrom(await stack.smtp.waitForMail(email))
+
+  const opened = await person.request({ method: 'GET', url: `/auth/magic-link/verify?token=${token}` })
+  t.equal(opened.statusCode, 200)
+  t.equal(opened.headers['cache-control'], 'no-store', 'invariant 8c: no-store')
+  t.equal(opened.headers['referrer-policy'], 'no-referrer', 'invariant 8c: no-referrer')
+  t.match(opened.body, /Create your account/)
+
+  const noName = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: '  ', password: '' })
+  t.equal(noName.statusCode, 400, 'an empty name re-renders the signup form')
+  t.match(noName.body, /Enter your name/)
+  const shortPassword = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Grace', password: 'short' })
+  t.equal(shortPassword.statusCode, 400)
+  t.match(shortPassword.body, /8 to 128 characters/)
+  t.equal(await app.mongo.models.User.countDocuments({ email }), 0, 'nothing was created by the refused forms')
+
+  const created = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Grace Hopper', password: '' })
+  t.equal(created.statusCode, 303)
+  t.equal(created.headers.location, '/account')
+  t.equal(created.headers['cache-control'], 'no-store')
+  const cookies = Object.fromEntries(created.cookies.map((cookie) => [cookie.name, cookie]))
+  t.match(cookies.lk_at, { httpOnly: true, sameSite: 'Lax', path: '/' }, 'access cookie: HttpOnly, SameSite=Lax')
+  t.match(cookies.lk_rt, { httpOnly: true, sameSite: 'Lax', path: '/account' }, 'refresh cookie only for /account')
+  t.notOk(cookies.lk_at!.secure, 'not Secure on an http APP_URL')
+
+  const account = await person.request({ method: 'GET', url: '/account' })
+  t.equal(account.statusCode, 200)
+  t.match(account.body, /Grace Hopper/)
+  t.match(account.body, new RegExp(email.replace(/\./g, '\\.')))
+  t.equal(account.headers['cache-control'], 'no-store')
+
+  const reused = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Again' })
+  t.equal(reused.statusCode, 410, 'the link worked once')
+  t.match(reused.body, /This link no longer works/)
+  t.match(reused.body, /href="\/"/, 'with a way to request a new one')
+
+  const accessToken = person.jar.get('lk_at')!
+  t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })).statusCode, 200, 'the cookie holds a working access token')
+  const forgedLogout = await person.submit('/account/logout', {})
+  t.equal(forgedLogout.statusCode, 403, 'logout needs the CSRF token')
+  const out = await person.submit('/account/logout', { csrf: csrfOf(account.body) })
+  t.equal(out.statusCode, 303)
+  t.equal(out.headers.location, '/?signed-out=1')
+  t.notOk(person.jar.has('lk_at'), 'cookies cleared')
+  t.notOk(person.jar.has('lk_rt'))
+  const me = await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
+  t.equal(me.statusCode, 401, 'the old access token is refused at once')
+  t.equal(me.json().code, 'TOKEN_REVOKED')
+  const after = await app.inject({ method: 'GET', url: '/account', headers: { cookie: `lk_at=${accessToken}` } })
+  t.equal(after.statusCode, 303, 'the old cookie no longer opens the account page')
+  t.equal(after.headers.location, '/')
+  const signedOut = await person.request({ method: 'GET', url: '/?signed-out=1' })
+  t.match(signedOut.body, /You are signed out/)
+})
+
+t.test('a login link: one-click Continue; a JSON endpoint still refuses form bodies', async (t) => {
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
+  const person = browser(app)
+  const email = uniqueEmail('login')
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const signup = tokenFrom(await stack.smtp.waitForMail(email))
+  t.equal((await app.inject({ method: 'POST', url: '/auth/signup', payload: { token: signup, email, name: 'Ada' } })).statusCode, 201)
+
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const token = tokenFrom(await stack.smtp.waitForMail(email, { count: 2 }))
+  const opened = await person.request({ method: 'GET', url: `/auth/magic-link/verify?token=${token}` })
+  t.match(opened.body, /Continue signing in/)
+  t.notMatch(opened.body, /name="name"/, 'no signup fields on a login link')
+  const continued = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token })
+  t.equal(continued.statusCode, 303)
+  t.match((await person.request({ method: 'GET', url: '/account' })).body, /Ada/)
+
+  const form = await app.inject({ method: 'POST', url: '/auth/magic-link', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `email=${encodeURIComponent(email)}` })
+  t.equal(form.statusCode, 415, 'form bodies are parsed only by the pages')
+})
+
+t.test('account page: an expired access cookie is renewed with the refresh cookie', async (t) => {
+  const app = await buildApp(t, stack, { ACCESS_TOKEN_TTL: '1' })
+  const person = browser(app)
+  const email = uniqueEmail('refresh')
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const token = tokenFrom(await stack.smtp.waitForMail(email))
+  const opened = await person.request({ method: 'GET', url: `/auth/magic-link/verify?token=${token}` })
+  t.equal((await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Renewed' })).statusCode, 303)
+  const firstAccess = person.jar.get('lk_at')!
+  const firstRefresh = person.jar.get('lk_rt')!
+
+  await new Promise((resolve) => setTimeout(resolve, 2100))
+  t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(firstAccess) })).json().code, 'TOKEN_EXPIRED')
+  person.jar.set('lk_at', firstAccess) // the browser may still send it
+  const account = await person.request({ method: 'GET', url: '/account' })
+  t.equal(account.statusCode, 200, 'still signed in')
+  t.match(account.body, /Renewed/)
+  t.not(person.jar.get('lk_at'), firstAccess, 'new access cookie')
+  t.not(person.jar.get('lk_rt'), firstRefresh, 'refresh cookie rotated')
+
+  const stranger = await app.inject({ method: 'GET', url: '/account', headers: { cookie: 'lk_at=not.a.jwt; lk_rt=nope' } })
+  t.equal(stranger.statusCode, 303, 'bad cookies: back to the start page')
+  t.ok(stranger.cookies.some((cookie) => cookie.name === 'lk_at' && cookie.value === ''), 'and they are cleared')
+})
+
+t.test('/dev/inbox lists captured mail in development, and does not exist otherwise', async (t) => {
+  const dev = await buildApp(t, stack, { NODE_ENV: 'development', SMTP_URL: '' })
+  const empty = await dev.inject({ method: 'GET', url: '/dev/inbox' })
+  t.equal(empty.statusCode, 200)
+  t.match(empty.body, /No mail yet/)
+  const email = uniqueEmail('dev')
+  t.equal((await dev.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })).statusCode, 202)
+  const inbox = await dev.inject({ method: 'GET', url: '/dev/inbox' })
+  t.equal(inbox.statusCode, 200)
+  t.equal(inbox.headers['cache-control'], 'no-store')
+  t.match(inbox.body, /Finish creating your Latchkey account/)
+  t.match(inbox.body, new RegExp(`<a href="http://latchkey.test/auth/magic-link/verify\\?token=[A-Za-z0-9_-]+">`), 'the link is clickable')
+  t.equal(stack.smtp.inbox(email).length, 0, 'nothing went over SMTP')
+
+  const test = await buildApp(t, stack)
+  t.equal((await test.inject({ method: 'GET', url: '/dev/inbox' })).statusCode, 404, 'not mounted outside development')
+  const production = await buildApp(t, stack, { NODE_ENV: 'production' })
+  t.equal((await production.inject({ method: 'GET', url: '/dev/inbox' })).statusCode, 404, 'never in production')
+})
+
+t.test('/metrics: Prometheus text with the request, cache, email and revocation counters', async (t) => {
+  const app = await buildApp(t, stack)
+  const email = uniqueEmail('metrics')
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const token = tokenFrom(await stack.smtp.waitForMail(email))
+  const { accessToken } = (await app.inject({ method: 'POST', url: '/auth/signup', payload: { token, email, name: 'M' } })).json()
+  await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
+  await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(accessToken) })
+
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(metrics.statusCode, 200)
+  t.match(metrics.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  const text = metrics.body
+  t.match(text, /latchkey_http_requests_total\{method="POST",route="\/auth\/signup",status="201"\} 1\n/)
+  t.match(text, /latchkey_http_request_duration_seconds_bucket\{method="GET",route="\/auth\/me",le="\+Inf"\} 2\n/)
+  t.match(text, /latchkey_user_cache_total\{result="miss"\} \d+\n/)
+  t.match(text, /latchkey_user_cache_total\{result="hit"\} \d+\n/)
+  t.match(text, /latchkey_emails_total\{kind="magic-link",result="sent"\} 1\n/)
+  t.match(text, /latchkey_revocations_total\{kind="logout"\} 1\n/)
+  for (const family of ['latchkey_otp_failures_total', 'latchkey_dependency_errors_total', 'latchkey_redis_data_loss_total']) {
+    t.match(text, new RegExp(`# TYPE ${family} counter`), `${family} is declared`)
+  }
+  for (const line of text.trim().split('\n')) {
+    if (!line.startsWith('#')) t.match(line, /^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$/, 'a valid sample line')
+  }
+})
+
+t.test('OpenAPI at /openapi.json: every operation has tags, summary, description and its error responses; /docs UI', async (t) => {
+  const app = await buildApp(t, stack)
+  const response = await app.inject({ method: 'GET', url: '/openapi.json' })
+  t.equal(response.statusCode, 200)
+  const document = response.json()
+  t.match(document, { openapi: /^3\./, info: { title: 'Latchkey' }, components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } } })
+
+  const expected = ['/auth/magic-link', '/auth/magic-link/verify', '/auth/signup', '/auth/me', '/auth/refresh', '/todos', '/health', '/metrics', '/', '/code', '/account', '/account/logout']
+  for (const path of expected) t.ok(document.paths[path], `${path} is documented`)
+
+  let operations = 0
+  for (const [path, item] of Object.entries<Record<string, any>>(document.paths)) {
+    for (const [method, operation] of Object.entries<any>(item)) {
+      if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue
+      operations++
+      const name = `${method.toUpperCase()} ${path}`
+      t.ok(Array.isArray(operation.tags) && operation.tags.length > 0, `${name} has tags`)
+      t.ok(typeof operation.summary === 'string' && operation.summary.length > 0, `${name} has a summary`)
+      t.ok(typeof operation.description === 'string' && operation.description.length > 0, `${name} has a description`)
+      const statuses = Object.keys(operation.responses ?? {})
+      t.ok(statuses.some((status) => /^[23]/.test(status)), `${name} documents its success`)
+      t.ok(statuses.some((status) => /^[45]/.test(status)), `${name} documents its error responses`)
+      for (const status of statuses) t.ok(operation.responses[status].description, `${name} ${status} is described`)
+    }
+  }
+  t.ok(operations >= 25, `${operations} operations checked`)
+
+  const ui = await app.inject({ method: 'GET', url: '/docs/' })
+  t.equal(ui.statusCode, 200)
+  t.match(ui.body, /swagger-ui/)
+  t.match(ui.headers['content-security-policy'], /style-src 'self' 'unsafe-inline'/, 'the docs UI gets its looser style policy')
+  t.notMatch(ui.headers['content-security-policy'], /script-src[^;]*unsafe/, 'but still no inline scripts')
+  const elsewhere = await app.inject({ method: 'GET', url: '/health' })
+  t.notMatch(elsewhere.headers['content-security-policy'], /unsafe-inline/, 'only on the docs routes')
+})

@@ -231,7 +231,7 @@ t.test('OpenAPI at /openapi.json: every operation has tags, summary, description
   const document = response.json()
   t.match(document, { openapi: /^3\./, info: { title: 'Latchkey' }, components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } } })
 
-  const expected = ['/auth/magic-link', '/auth/magic-link/verify', '/auth/signup', '/auth/me', '/auth/refresh', '/todos', '/health', '/metrics', '/', '/code', '/account', '/account/logout']
+  const expected = ['/auth/magic-link', '/auth/magic-link/verify', '/auth/signup', '/auth/me', '/auth/refresh', '/todos/', '/health', '/metrics', '/', '/code', '/account', '/account/logout']
   for (const path of expected) t.ok(document.paths[path], `${path} is documented`)
 
   let operations = 0

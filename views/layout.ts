@@ -38,6 +38,7 @@ export function page (title: string, body: string, { wide = false }: { wide?: bo
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${escapeHtml(title)} · Latchkey</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/latchkey.css">
 </head>
 <body>

@@ -14,7 +14,6 @@ import { accountPage, checkInboxPage, codePage, emailTakenPage, formExpiredPage,
 import { clientInfo } from '../client-info.js'
 import { signInLimit } from '../route-options.js'
 import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
-import './otp-shim.js'
 import { createPageSession } from './page-session.js'
 
 const tags = ['pages']

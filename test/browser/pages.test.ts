@@ -51,8 +51,8 @@ async function person (t: Test, scenario: string): Promise<{ context: BrowserCon
   t.teardown(async () => { await context.close() })
   const page = await context.newPage()
   const problems: string[] = []
-  // The expiry page is a 410 on purpose; anything else logged as an error is a problem.
-  page.on('console', (message) => { if (message.type() === 'error' && !/status of 410/.test(message.text())) problems.push(message.text()) })
+  // A wrong code (401) and the expiry page (410) are error statuses on purpose; anything else is a problem.
+  page.on('console', (message) => { if (message.type() === 'error' && !/status of (401|410) /.test(message.text())) problems.push(message.text()) })
   page.on('pageerror', (error) => problems.push(error.message))
   let step = 0
   const shot = async (name: string): Promise<void> => {

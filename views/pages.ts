@@ -35,7 +35,7 @@ export function checkInboxPage ({ email }: { email: string }): string {
 }
 
 /** The code-entry page (GET /code, and again after a wrong code). */
-export function codePage ({ csrf, email, error, info }: { csrf: string, email: string, error?: string, info?: string }): string {
+export function codePage ({ csrf, email, error, info, name = '' }: { csrf: string, email: string, error?: string, info?: string, name?: string }): string {
   return page('Enter your code', `<h1>Enter your code</h1>
 ${notice(info, 'info')}${notice(error)}
 <p>We sent a 6-digit code to <strong>${escapeHtml(email)}</strong> (if it can receive mail).</p>
@@ -44,10 +44,10 @@ ${hidden('csrf', csrf)}${hidden('email', email)}
 <label for="code">Code</label>
 <input id="code" name="code" class="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" minlength="6" maxlength="6" required${error !== undefined ? ' aria-invalid="true"' : ''}>
 <label for="name">Your name <span class="muted">(only if you are new here)</span></label>
-<input id="name" name="name" autocomplete="name" maxlength="100">
+<input id="name" name="name" autocomplete="name" maxlength="100" value="${escapeHtml(name)}">
 <button type="submit">Sign in</button>
 </form>
-<p class="muted">No code? <a href="/">Request a new one</a>.</p>`)
+<p class="muted">No code? <a href="/?email=${encodeURIComponent(email)}">Request a new one</a>.</p>`)
 }
 
 /** GET /account: who you are, and a way out. */

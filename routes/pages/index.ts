@@ -52,12 +52,16 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Start page',
       description: 'An email field and two buttons: "Email me a link" or "Email me a code". Works without JavaScript.',
-      querystring: Type.Object({ 'signed-out': Type.Optional(Type.Literal('1')) }, { additionalProperties: false }),
+      querystring: Type.Object({
+        'signed-out': Type.Optional(Type.Literal('1')),
+        email: Type.Optional(Type.String({ maxLength: 254, description: 'Prefills the email field' }))
+      }, { additionalProperties: false }),
       response: { 200: HtmlPage('The start page'), ...errors({ 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' }) }
     }
   }, async (request, reply) => {
-    const info = request.validationError === undefined && request.query['signed-out'] === '1' ? 'You are signed out.' : undefined
-    return await sendHtml(reply, 200, startPage({ csrf: fastify.pageCsrf(request, reply), info }))
+    const query = request.validationError === undefined ? request.query : {}
+    const info = query['signed-out'] === '1' ? 'You are signed out.' : undefined
+    return await sendHtml(reply, 200, startPage({ csrf: fastify.pageCsrf(request, reply), info, email: query.email }))
   })
 
   fastify.post('/', {
@@ -141,10 +145,10 @@ const pageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage())
     if (body.email === undefined || !isValidEmail(body.email)) return await reply.redirect('/', 303)
     const email = normalizeEmail(body.email)
-    const again = (status: number, error: string) => sendHtml(reply, status, codePage({ csrf: fastify.pageCsrf(request, reply), email, error }))
+    const name = (body.name ?? '').trim()
+    const again = (status: number, error: string) => sendHtml(reply, status, codePage({ csrf: fastify.pageCsrf(request, reply), email, error, name }))
     const code = (body.code ?? '').trim()
     if (!/^[0-9]{6}$/.test(code)) return await again(400, 'The code is the six digits from the email.')
-    const name = (body.name ?? '').trim()
     if (name !== '' && !Value.Check(Name, name)) return await again(400, 'Names are 1 to 100 characters, without control characters.')
     try {
       await fastify.limitPerAddress(request, reply)

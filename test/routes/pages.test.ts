@@ -1,6 +1,6 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { bearer, buildApp, startStack, tokenFrom, uniqueEmail } from '../helper.js'
+import { bearer, buildApp, codeFrom, startStack, tokenFrom, uniqueEmail } from '../helper.js'
 
 const stack = await startStack(t)
 
@@ -149,6 +149,61 @@ t.test('a login link: one-click Continue; a JSON endpoint still refuses form bod
 
   const form = await app.inject({ method: 'POST', url: '/auth/magic-link', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `email=${encodeURIComponent(email)}` })
   t.equal(form.statusCode, 415, 'form bodies are parsed only by the pages')
+})
+
+t.test('code page: CSRF, bad input re-renders with 400, wrong code 401 with attempts left, lock 429, right code signs in', async (t) => {
+  const app = await buildApp(t, stack, { OTP_MAX_ATTEMPTS: '2' })
+  const person = browser(app)
+  const email = uniqueEmail('code')
+
+  const start = await person.request({ method: 'GET', url: '/' })
+  const asked = await person.submit('/', { csrf: csrfOf(start.body), email, method: 'code' })
+  t.equal(asked.statusCode, 303)
+  t.equal(asked.headers.location, `/code?email=${encodeURIComponent(email)}`)
+  const code = codeFrom(await stack.smtp.waitForMail(email))
+  const page = await person.request({ method: 'GET', url: asked.headers.location as string })
+  t.equal(page.statusCode, 200)
+  t.equal(page.headers['cache-control'], 'no-store')
+  t.match(page.body, /autocomplete="one-time-code"/)
+  const csrf = csrfOf(page.body)
+
+  t.equal((await person.submit('/code', { email, code })).statusCode, 403, 'no CSRF token → 403')
+  const letters = await person.submit('/code', { csrf, email, code: '12a456', name: 'Kay' })
+  t.equal(letters.statusCode, 400)
+  t.match(letters.body, /six digits/)
+  t.match(letters.body, /value="Kay"/, 'the name typed is kept')
+  const wrong = code === '000000' ? '111111' : '000000'
+  const first = await person.submit('/code', { csrf, email, code: wrong })
+  t.equal(first.statusCode, 401)
+  t.match(first.body, /That code is not correct\. 1 attempt left\./)
+  const locked = await person.submit('/code', { csrf, email, code: wrong })
+  t.equal(locked.statusCode, 429, 'the last attempt locks the code')
+  t.match(locked.body, /Too many wrong codes/)
+  const gone = await person.submit('/code', { csrf, email, code })
+  t.equal(gone.statusCode, 401, 'the locked code is gone, even the right digits')
+  t.match(gone.body, /expired or was already used/)
+  t.equal(await app.mongo.models.User.countDocuments({ email }), 0)
+
+  const noEmail = await person.request({ method: 'GET', url: '/code?email=nonsense' })
+  t.equal(noEmail.statusCode, 303, 'a code page without a valid address goes back to the start page')
+  const prefilled = await person.request({ method: 'GET', url: `/?email=${encodeURIComponent(email)}` })
+  t.match(prefilled.body, new RegExp(`value="${email.replace(/\./g, '\\.')}"`), '"Request a new one" keeps the address')
+})
+
+t.test('code page: the right code creates the account with the name given and signs in', async (t) => {
+  const app = await buildApp(t, stack)
+  const person = browser(app)
+  const email = uniqueEmail('code.ok')
+  const start = await person.request({ method: 'GET', url: '/' })
+  await person.submit('/', { csrf: csrfOf(start.body), email, method: 'code' })
+  const code = codeFrom(await stack.smtp.waitForMail(email))
+  const page = await person.request({ method: 'GET', url: `/code?email=${encodeURIComponent(email)}` })
+  const done = await person.submit('/code', { csrf: csrfOf(page.body), email, code, name: 'Dorothy Vaughan' })
+  t.equal(done.statusCode, 303)
+  t.equal(done.headers.location, '/account')
+  const account = await person.request({ method: 'GET', url: '/account' })
+  t.match(account.body, /Dorothy Vaughan/)
+  t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(person.jar.get('lk_at')!) })).json().name, 'Dorothy Vaughan')
 })
 
 t.test('account page: an expired access cookie is renewed with the refresh cookie', async (t) => {

@@ -203,3 +203,27 @@ t.test('4. an expired link shows the expiry page with a way to ask for a new one
   t.equal(bogus?.status(), 410, 'an invalid token gets the same page')
   t.equal(await heading(page), 'This link no longer works')
 })
+
+t.test('5. development: the dev inbox shows the mail and its link opens the signup page; /docs renders under its CSP', async (t) => {
+  const dev = await serve({ NODE_ENV: 'development', SMTP_URL: '' })
+  const { page, shot, problems } = await person(t, '5-dev')
+  const email = uniqueEmail('browser.dev')
+
+  await page.goto(`${dev.origin}/`)
+  await page.getByLabel('Email address').fill(email)
+  await page.getByRole('button', { name: 'Email me a link' }).click()
+  await page.goto(`${dev.origin}/dev/inbox`)
+  t.equal(await heading(page), 'Dev inbox')
+  t.match(await page.locator('article').first().textContent(), email)
+  await shot('inbox')
+  await page.locator('article').first().getByRole('link').click()
+  t.equal(await heading(page), 'Create your account', 'the captured link opens the signup page')
+  t.equal(stack.smtp.inbox(email).length, 0, 'nothing went over SMTP')
+
+  await page.goto(`${dev.origin}/docs`)
+  await page.locator('.swagger-ui .info .title').waitFor({ timeout: 10_000 })
+  t.match(await page.locator('.swagger-ui .info .title').textContent(), /Latchkey/, 'Swagger UI renders the document')
+  t.ok(await page.locator('.opblock-tag-section').count() >= 5, 'operations grouped by tag')
+  await shot('docs')
+  t.same(problems, [], 'no console errors: the docs CSP lets Swagger UI run without inline scripts')
+})

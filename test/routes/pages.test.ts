@@ -260,6 +260,10 @@ t.test('/metrics: Prometheus text with the request, cache, email and revocation 
   await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
   await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
   await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(accessToken) })
+  const coder = uniqueEmail('metrics.otp')
+  await app.inject({ method: 'POST', url: '/auth/otp', payload: { email: coder } })
+  const code = codeFrom(await stack.smtp.waitForMail(coder))
+  await app.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email: coder, code: code === '000000' ? '111111' : '000000' } })
 
   const metrics = await app.inject({ method: 'GET', url: '/metrics' })
   t.equal(metrics.statusCode, 200)
@@ -271,6 +275,8 @@ t.test('/metrics: Prometheus text with the request, cache, email and revocation 
   t.match(text, /latchkey_user_cache_total\{result="hit"\} \d+\n/)
   t.match(text, /latchkey_emails_total\{kind="magic-link",result="sent"\} 1\n/)
   t.match(text, /latchkey_revocations_total\{kind="logout"\} 1\n/)
+  t.match(text, /latchkey_emails_total\{kind="otp",result="sent"\} 1\n/)
+  t.match(text, /latchkey_otp_failures_total\{reason="invalid"\} 1\n/)
   for (const family of ['latchkey_otp_failures_total', 'latchkey_dependency_errors_total', 'latchkey_redis_data_loss_total']) {
     t.match(text, new RegExp(`# TYPE ${family} counter`), `${family} is declared`)
   }

@@ -167,8 +167,16 @@ t.test('3. a mail scanner GET/HEAD does not consume the link; the click afterwar
   const htmlScan = await fetch(link, { headers: { accept: 'text/html' } })
   t.match(await htmlScan.text(), /Create your account/, 'a scanner that asks for HTML gets the form, nothing more')
 
-  await page.goto(link.href)
+  // The person clicks the link in a webmail on another site: a cross-site navigation, so the
+  // SameSite=Strict CSRF cookie from the start page is not sent and the page sets a fresh one.
+  const csrfBefore = (await context.cookies(origin)).find((cookie) => cookie.name === 'lk_csrf')?.value
+  t.ok(csrfBefore, 'the start page set the CSRF cookie')
+  await page.goto('about:blank')
+  await page.setContent(`<p>Your webmail</p><a href="${link.href}">Finish signing up</a>`)
+  await Promise.all([page.waitForURL(link.href), page.getByRole('link', { name: 'Finish signing up' }).click()])
   t.equal(await heading(page), 'Create your account', 'the link still works for the person')
+  const csrfAfter = (await context.cookies(origin)).find((cookie) => cookie.name === 'lk_csrf')?.value
+  t.not(csrfAfter, csrfBefore, 'the cross-site click did not carry the Strict cookie; the page set a new one')
   await shot('signup-form-after-scan')
   await page.getByLabel('Your name').fill('Scanned Person')
   await Promise.all([page.waitForURL(`${origin}/account`), page.getByRole('button', { name: 'Create account' }).click()])
@@ -198,6 +206,16 @@ t.test('4. an expired link shows the expiry page with a way to ask for a new one
   await page.screenshot({ path: join(artifacts, '4-expired-01-expired.png'), fullPage: true })
   await page.getByRole('link', { name: 'Request a new link or code' }).click()
   t.equal(await heading(page), 'Sign in or create an account', 'the way out leads to the start page')
+
+  // A phone in dark mode: the same page must stay readable.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 760 }, colorScheme: 'dark' })
+  t.teardown(async () => { await phone.close() })
+  const small = await phone.newPage()
+  await small.goto(link.href)
+  t.equal(await heading(small), 'This link no longer works')
+  await small.screenshot({ path: join(artifacts, '4-expired-02-phone-dark.png'), fullPage: true })
+  await small.goto(`${short.origin}/`)
+  await small.screenshot({ path: join(artifacts, '4-expired-03-start-phone-dark.png'), fullPage: true })
 
   const bogus = await page.goto(`${short.origin}/auth/magic-link/verify?token=not-a-real-token`)
   t.equal(bogus?.status(), 410, 'an invalid token gets the same page')

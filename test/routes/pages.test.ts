@@ -320,3 +320,33 @@ t.test('OpenAPI at /openapi.json: every operation has tags, summary, description
   const elsewhere = await app.inject({ method: 'GET', url: '/health' })
   t.notMatch(elsewhere.headers['content-security-policy'], /unsafe-inline/, 'only on the docs routes')
 })
+
+t.test('invariant 8c: the page flow leaves no token, code, password or cookie in the logs', async (t) => {
+  const lines: string[] = []
+  const app = await buildApp(t, stack, { LOG_LEVEL: 'trace', EMAIL_COOLDOWN: '0' }, { logStream: { write: (line: string) => { lines.push(line) } } })
+  const person = browser(app)
+  const email = uniqueEmail('page.logs')
+  const password = 'page flow passphrase'
+
+  const start = await person.request({ method: 'GET', url: '/' })
+  await person.submit('/', { csrf: csrfOf(start.body), email, method: 'link' })
+  const token = tokenFrom(await stack.smtp.waitForMail(email))
+  const opened = await person.request({ method: 'GET', url: `/auth/magic-link/verify?token=${token}` })
+  await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Logged', password })
+  const secrets = { token, password, csrfForm: csrfOf(opened.body), ...Object.fromEntries(person.jar) }
+  const account = await person.request({ method: 'GET', url: '/account' })
+  await person.submit('/account/logout', { csrf: csrfOf(account.body) })
+
+  const codeStart = await person.request({ method: 'GET', url: '/' })
+  await person.submit('/', { csrf: csrfOf(codeStart.body), email, method: 'code' })
+  const code = codeFrom(await stack.smtp.waitForMail(email, { count: 2 }))
+  const codePage = await person.request({ method: 'GET', url: `/code?email=${encodeURIComponent(email)}` })
+  await person.submit('/code', { csrf: csrfOf(codePage.body), email, code })
+
+  const log = lines.join('')
+  t.ok(lines.length > 10, `captured ${lines.length} log lines`)
+  t.ok(Object.keys(secrets).length >= 6, 'token, password, form token and three cookies collected')
+  for (const [name, secret] of Object.entries({ ...secrets, code, ...Object.fromEntries([...person.jar].map(([k, v]) => [`after ${k}`, v])) })) {
+    t.notOk(log.includes(secret), `${name} is not in the logs`)
+  }
+})

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isAppError } from '../../services/errors.js'
 import type { AccessClaims } from '../../services/revocation.js'
+import type { SignedIn } from '../../services/magic-link.js'
 import type { TokenPair } from '../../services/sessions.js'
 import type { PublicUser } from '../../services/users.js'
 import { clientInfo } from '../client-info.js'
@@ -61,5 +62,11 @@ export function createPageSession (fastify: FastifyInstance) {
     return null
   }
 
-  return { setSessionCookies, clearSessionCookies, currentSession }
+  /** After a sign-in: the session cookies, then the account page (303, so a reload does not re-post). */
+  async function signedIn (reply: FastifyReply, session: SignedIn): Promise<FastifyReply> {
+    setSessionCookies(reply, session)
+    return await reply.redirect('/account', 303)
+  }
+
+  return { setSessionCookies, clearSessionCookies, currentSession, signedIn }
 }

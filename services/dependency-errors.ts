@@ -24,7 +24,10 @@ export function failedDependency (error: unknown): Dependency | null {
   if (redisMessages.some((message) => error.message.startsWith(message)) || error.name === 'MaxRetriesPerRequestError') {
     return 'redis'
   }
+  // A raw socket error (e.g. EPIPE when MongoDB dies mid-write) carries no library name; ioredis
+  // wraps its own socket failures in the messages above, so one that did not come through ioredis
+  // is MongoDB's.
   const code = (error as NodeJS.ErrnoException).code
-  if (code !== undefined && networkCodes.has(code)) return 'redis'
+  if (code !== undefined && networkCodes.has(code)) return /[\\/]ioredis[\\/]/.test(error.stack ?? '') ? 'redis' : 'mongodb'
   return null
 }

@@ -34,7 +34,7 @@ t.test('operations fail within MONGODB_TIMEOUT while the server is down, and wor
   const started = Date.now()
   const error = await things.findOne({ n: 1 }).then(() => null, (e: Error) => e)
   t.ok(error, 'the query fails')
-  t.equal(failedDependency(error), 'mongodb', `recognised as a MongoDB outage (${error?.name})`)
+  t.equal(failedDependency(error), 'mongodb', `recognised as a MongoDB outage (${error?.name}: ${error?.message} ${(error as NodeJS.ErrnoException | null)?.code ?? ''})`)
   t.ok(Date.now() - started < 2_000, `within ${Date.now() - started} ms`)
 
   await server.start()

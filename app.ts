@@ -18,8 +18,12 @@ import jwt from './plugins/external/jwt.js'
 import mongoose from './plugins/external/mongoose.js'
 import rateLimit from './plugins/external/rate-limit.js'
 import redis from './plugins/external/redis.js'
+import swagger from './plugins/external/swagger.js'
+import assetRoutes from './routes/assets.js'
 import authRoutes from './routes/auth/index.js'
+import devInboxRoutes from './routes/dev-inbox.js'
 import healthRoutes from './routes/health.js'
+import pageRoutes from './routes/pages/index.js'
 import todoRoutes from './routes/todos/index.js'
 
 export type AppOptions = ConfigPluginOptions & DataLossWatchOptions
@@ -153,8 +157,14 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(addressLimit)
   await fastify.register(csrf)
   await fastify.register(dataLossWatch, opts)
+  // Before the routes: it collects their schemas as they are added.
+  await fastify.register(swagger)
 
   await fastify.register(healthRoutes)
   await fastify.register(authRoutes, { prefix: '/auth' })
   await fastify.register(todoRoutes, { prefix: '/todos' })
+  await fastify.register(assetRoutes)
+  await fastify.register(pageRoutes)
+  // Captured mail is listed only in development mode with the in-memory outbox; never in production.
+  if (fastify.config.NODE_ENV === 'development' && fastify.devOutbox !== null) await fastify.register(devInboxRoutes)
 }, { name: 'latchkey' })

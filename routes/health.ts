@@ -16,7 +16,12 @@ async function bounded<T> (work: Promise<T>, ms: number): Promise<T> {
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health', {
     ...unlimited,
-    schema: { tags, summary: 'Liveness: the process answers', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }
+    schema: {
+      tags,
+      summary: 'Liveness: the process answers',
+      description: 'Checks no dependency: 200 as long as the process serves requests. Not rate limited.',
+      response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' }) }
+    }
   }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/ready', {
@@ -24,6 +29,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'Readiness: Redis and MongoDB answer',
+      description: 'Pings Redis and MongoDB, each bounded by its timeout. Not rate limited.',
       response: {
         200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), Type.String()) }),
         ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` naming what failed' })
@@ -41,6 +47,25 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     return await reply.status(503).header('retry-after', '1').send({
       statusCode: 503, code: 'SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: `${failed.join(' and ')} unavailable`, checks
     })
+  })
+
+  fastify.get('/metrics', {
+    // Scrapers must get through when Redis is down (that is when the numbers matter), and a
+    // Redis-backed limit would count every scrape. Keep it off the public internet instead.
+    ...unlimited,
+    schema: {
+      tags,
+      summary: 'Prometheus metrics',
+      description: 'Text exposition format 0.0.4: requests by route and status, latency histogram, user-cache hits and misses, ' +
+        'emails sent and failed, OTP failures and lockouts, revocations, Redis and MongoDB errors, Redis data loss. ' +
+        'Counters are per instance. Not rate limited; expose it only to the scraper.',
+      response: {
+        200: { description: 'Prometheus text format', content: { 'text/plain': { schema: Type.String() } } },
+        ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' })
+      }
+    }
+  }, async (_request, reply) => {
+    return await reply.type('text/plain; version=0.0.4; charset=utf-8').header('cache-control', 'no-store').send(fastify.metrics.render())
   })
 }
 

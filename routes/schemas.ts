@@ -67,3 +67,9 @@ export async function sendHtml (reply: FastifyReply, status: number, html: strin
 }
 
 export const BearerSecurity = [{ bearerAuth: [] }]
+
+/** Response schema of a server-rendered page (documents the status; HTML is never serialized). */
+export const HtmlPage = (description: string) => ({
+  description,
+  content: { 'text/html': { schema: Type.String({ description: 'HTML page' }) } }
+})

@@ -1,6 +1,6 @@
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { bearer, buildApp, json, startStack, tokenFrom, uniqueEmail } from './helper.js'
+import { bearer, buildApp, codeFrom, json, startStack, tokenFrom, uniqueEmail } from './helper.js'
 
 const stack = await startStack(t)
 
@@ -56,7 +56,7 @@ t.test('CORS only for configured origins, never with credentials', async (t) => 
 
 t.test('tokens, codes, passwords and Authorization headers never reach the logs', async (t) => {
   const lines: string[] = []
-  const app = await buildApp(t, stack, { LOG_LEVEL: 'trace' }, { logStream: { write: (line: string) => { lines.push(line) } } })
+  const app = await buildApp(t, stack, { LOG_LEVEL: 'trace', EMAIL_COOLDOWN: '0' }, { logStream: { write: (line: string) => { lines.push(line) } } })
   const email = uniqueEmail('logs')
   const password = 'correct horse battery staple'
 
@@ -69,6 +69,11 @@ t.test('tokens, codes, passwords and Authorization headers never reach the logs'
   await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password } })
   await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password: 'wrong-password-value' } })
   await app.inject({ method: 'GET', url: '/auth/me', headers: bearer('not.a-valid.jwt-value') })
+  await app.inject({ method: 'POST', url: '/auth/otp', payload: { email } })
+  const code = codeFrom(await stack.smtp.waitForMail(email, { count: 2 }))
+  const wrongCode = ((Number(code) + 1) % 1_000_000).toString().padStart(6, '0')
+  await app.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email, code: wrongCode } })
+  const byCode = json(await app.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email, code } }))
 
   const log = lines.join('')
   t.ok(lines.length > 10, `captured ${lines.length} log lines`)
@@ -76,8 +81,12 @@ t.test('tokens, codes, passwords and Authorization headers never reach the logs'
   for (const [name, secret] of Object.entries({
     token, password, accessToken: signup.accessToken, refreshToken: signup.refreshToken,
     rotatedAccess: refreshed.accessToken, rotatedRefresh: refreshed.refreshToken,
-    cookie: 'cookie-secret-value', wrongPassword: 'wrong-password-value', badJwt: 'not.a-valid.jwt-value'
+    cookie: 'cookie-secret-value', wrongPassword: 'wrong-password-value', badJwt: 'not.a-valid.jwt-value',
+    codeAccess: byCode.accessToken, codeRefresh: byCode.refreshToken
   })) {
     t.notOk(log.includes(secret), `no ${name} in the logs`)
+  }
+  for (const [name, digits] of Object.entries({ code, wrongCode })) {
+    t.notMatch(log, new RegExp(`(?<![0-9])${digits}(?![0-9])`), `no ${name} in the logs`)
   }
 })

@@ -1,16 +1,15 @@
 import { escapeHtml, page } from './layout.js'
-
-const hidden = (name: string, value: string): string =>
-  `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`
+import { hidden, notice } from './pages.js'
 
 /** The page a signup link opens: the address is fixed by the link; name and optional password. */
-export function signupPage ({ token, email, csrf }: { token: string, email: string, csrf: string }): string {
+export function signupPage ({ token, email, csrf, error, name = '' }: { token: string, email: string, csrf: string, error?: string, name?: string }): string {
   return page('Create your account', `<h1>Create your account</h1>
+${notice(error)}
 <p>You are signing up as <strong>${escapeHtml(email)}</strong>.</p>
 <form method="post" action="/auth/magic-link/verify">
 ${hidden('token', token)}${hidden('csrf', csrf)}
 <label for="name">Your name</label>
-<input id="name" name="name" autocomplete="name" required maxlength="100">
+<input id="name" name="name" autocomplete="name" required maxlength="100" value="${escapeHtml(name)}">
 <label for="password">Password <span class="muted">(optional, 8–128 characters)</span></label>
 <input id="password" name="password" type="password" autocomplete="new-password" minlength="8" maxlength="128">
 <button type="submit">Create account</button>

@@ -5,6 +5,7 @@ import { createAddressKeyer } from '../../services/email-address.js'
 import { createEmailThrottle } from '../../services/email-throttle.js'
 import { createFailureCeiling } from '../../services/failure-ceiling.js'
 import { createMagicLinkService } from '../../services/magic-link.js'
+import { createOtpService } from '../../services/otp.js'
 import { createPasswordHasher } from '../../services/passwords.js'
 import { createRevocationService } from '../../services/revocation.js'
 import { createSessionService } from '../../services/sessions.js'
@@ -19,6 +20,7 @@ declare module 'fastify' {
     revocation: ReturnType<typeof createRevocationService>
     sessions: ReturnType<typeof createSessionService>
     magicLinks: ReturnType<typeof createMagicLinkService>
+    otp: ReturnType<typeof createOtpService>
     emailThrottle: ReturnType<typeof createEmailThrottle>
     failureCeiling: ReturnType<typeof createFailureCeiling>
     addressKey: (normalizedEmail: string) => string
@@ -67,6 +69,22 @@ export default fp(async function servicesPlugin (fastify) {
     metrics
   })
 
+  const otp = createOtpService({
+    redis,
+    users,
+    sessions,
+    mailer: fastify.mailer,
+    throttle: emailThrottle,
+    failureCeiling,
+    addressKey,
+    codeKey: deriveKey(config.JWT_SECRET, 'latchkey otp codes'),
+    ttlSeconds: config.OTP_TTL,
+    maxAttempts: config.OTP_MAX_ATTEMPTS,
+    addressBudget: config.OTP_ADDRESS_BUDGET,
+    clock,
+    metrics
+  })
+
   const accounts = createAccountService({ models, users, sessions, revocation, passwords, failureCeiling, addressKey, clock, metrics })
   const todos = createTodoService({ models })
 
@@ -78,6 +96,7 @@ export default fp(async function servicesPlugin (fastify) {
   fastify.decorate('failureCeiling', failureCeiling)
   fastify.decorate('addressKey', addressKey)
   fastify.decorate('magicLinks', magicLinks)
+  fastify.decorate('otp', otp)
   fastify.decorate('accounts', accounts)
   fastify.decorate('todos', todos)
 }, { name: 'services', dependencies: ['config', 'redis', 'mongoose', 'jwt', 'mailer'] })

@@ -24,6 +24,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       security: BearerSecurity,
       summary: 'Change your name',
+      description: 'Renames the signed-in user; the email address cannot be changed here.',
       body: Type.Object({ name: Name }, { additionalProperties: false }),
       response: { 200: PublicUser, ...errors({ 400: 'VALIDATION_FAILED', ...bearerErrors }) }
     }

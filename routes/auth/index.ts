@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import account from './account.js'
 import magicLink from './magic-link.js'
+import otp from './otp.js'
 import password from './password.js'
 import sessions from './sessions.js'
 
@@ -15,6 +16,7 @@ const authRoutes: FastifyPluginAsync = async (fastify) => {
     return payload
   })
   await fastify.register(magicLink)
+  await fastify.register(otp)
   await fastify.register(account)
   await fastify.register(sessions)
   await fastify.register(password)

@@ -101,6 +101,7 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       summary: 'Sign in with a login link',
+      description: 'Consumes a login link (from an email sent to an existing account) exactly once and starts a session.',
       body: Type.Object({ token: OpaqueToken }, { additionalProperties: false }),
       response: {
         200: SignedIn,

@@ -56,6 +56,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       security: BearerSecurity,
       summary: "The user's live sessions",
+      description: 'Sessions that are neither revoked nor ended, most recently used first; `current` marks the one this token belongs to.',
       response: {
         200: Type.Array(Type.Object({
           id: Type.String(),
@@ -76,6 +77,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       security: BearerSecurity,
       summary: 'Revoke one of your sessions',
+      description: 'Revokes one of your own sessions (its tokens die at once). Any other id, including another user\'s session, is a 404.',
       params: Type.Object({ id: ObjectIdString }, { additionalProperties: false }),
       response: { 204: Type.Null({ description: 'Revoked' }), ...errors({ 400: 'VALIDATION_FAILED', 404: 'NOT_FOUND (not one of your live sessions)', ...bearerErrors }) }
     }

@@ -18,7 +18,7 @@ const tags = ['todos']
 const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
     ...bearerOnly(fastify),
-    schema: { tags, security: BearerSecurity, summary: 'Your todos', response: { 200: Type.Array(Todo), ...errors(bearerErrors) } }
+    schema: { tags, security: BearerSecurity, summary: 'Your todos', description: 'All todos of the signed-in user, oldest first.', response: { 200: Type.Array(Todo), ...errors(bearerErrors) } }
   }, async (request) => await fastify.todos.listTodos(request.user.sub))
 
   fastify.post('/', {
@@ -27,6 +27,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       security: BearerSecurity,
       summary: 'Add a todo',
+      description: 'Creates a todo owned by the signed-in user.',
       body: Type.Object({ title: Title }, { additionalProperties: false }),
       response: { 201: Todo, ...errors({ 400: 'VALIDATION_FAILED', ...bearerErrors }) }
     }
@@ -38,6 +39,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       security: BearerSecurity,
       summary: 'Change a todo',
+      description: 'Changes the title or done flag of one of your todos; another user\'s todo is a 404.',
       params: Params,
       body: Type.Object({ title: Type.Optional(Title), done: Type.Optional(Type.Boolean()) }, { additionalProperties: false, minProperties: 1 }),
       response: { 200: Todo, ...errors({ 400: 'VALIDATION_FAILED', 404: 'NOT_FOUND (missing or not yours)', ...bearerErrors }) }
@@ -50,6 +52,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       security: BearerSecurity,
       summary: 'Delete a todo',
+      description: 'Deletes one of your todos; another user\'s todo is a 404.',
       params: Params,
       response: { 204: Type.Null({ description: 'Deleted' }), ...errors({ 400: 'VALIDATION_FAILED', 404: 'NOT_FOUND (missing or not yours)', ...bearerErrors }) }
     }

@@ -27,6 +27,25 @@ t.test('sign-in endpoints: tight per-IP limit with Retry-After and RateLimit hea
   t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, '/health is never limited')
 })
 
+t.test('every sign-in route has the tight per-IP limit, not the plugin\'s 1,000/min', async (t) => {
+  const app = await buildApp(t, stack, { RATE_LIMIT_AUTH: '2', RATE_LIMIT_REFRESH: '2', EMAIL_COOLDOWN: '0' })
+  const routes: Array<[string, () => Record<string, unknown>]> = [
+    ['/auth/otp', () => ({ email: uniqueEmail('otp') })],
+    ['/auth/otp/verify', () => ({ email: uniqueEmail('otp'), code: '123456' })],
+    ['/auth/magic-link', () => ({ email: uniqueEmail('ml') })],
+    ['/auth/login', () => ({ email: uniqueEmail('pw'), password: 'guess' })],
+    ['/auth/signup', () => ({ email: uniqueEmail('su'), name: 'S', token: 'x'.repeat(43) })],
+    ['/auth/magic-link/consume', () => ({ token: 'x'.repeat(43) })],
+    ['/auth/refresh', () => ({ refreshToken: 'x'.repeat(43) })]
+  ]
+  for (const [url, payload] of routes) {
+    const statuses = []
+    for (let i = 0; i < 3; i++) statuses.push((await app.inject({ method: 'POST', url, payload: payload() })).statusCode)
+    t.equal(statuses[2], 429, `${url}: third request from one IP → 429 (${statuses.join(', ')})`)
+    t.not(statuses[0], 429, `${url}: the first was answered`)
+  }
+})
+
 t.test('IPv6 clients are grouped by /64', async (t) => {
   const app = await buildApp(t, stack, { RATE_LIMIT_AUTH: '2', EMAIL_COOLDOWN: '0' })
   t.equal((await requestLink(app, { remoteAddress: '2001:db8:aa:1::1' })).statusCode, 202)
@@ -75,6 +94,17 @@ t.test('per-address limit on password login runs after body parsing, whatever th
   t.same(statuses, [401, 401, 401, 429], 'the fourth guess for one address is refused, from any IP and any spelling')
   const other = await app.inject({ method: 'POST', url: '/auth/login', payload: { email: uniqueEmail('other'), password: 'guess' } })
   t.equal(other.statusCode, 401, 'other addresses are not affected')
+})
+
+t.test('per-address limit on code verification, whatever the IP', async (t) => {
+  const app = await buildApp(t, stack, { RATE_LIMIT_ADDRESS: '3' })
+  const email = uniqueEmail('otp-target')
+  const statuses = []
+  for (let i = 0; i < 4; i++) {
+    const response = await app.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email, code: '123456' }, remoteAddress: `198.51.100.${i + 1}` })
+    statuses.push(`${response.statusCode} ${json(response).code}`)
+  }
+  t.same(statuses, ['401 OTP_EXPIRED', '401 OTP_EXPIRED', '401 OTP_EXPIRED', '429 RATE_LIMITED'])
 })
 
 t.test('Bearer routes: a per-instance limit and still one Redis command per request', async (t) => {

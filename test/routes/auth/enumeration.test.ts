@@ -41,6 +41,14 @@ t.test('POST /auth/magic-link', async (t) => {
     () => ({ method: 'POST', url: '/auth/magic-link', payload: { email: uniqueEmail('nobody') } }))
 })
 
+t.test('POST /auth/otp', async (t) => {
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0', EMAIL_HOURLY_LIMIT: '100000' })
+  const { user } = await signUp(app, stack)
+  await compare(t, app,
+    () => ({ method: 'POST', url: '/auth/otp', payload: { email: user.email } }),
+    () => ({ method: 'POST', url: '/auth/otp', payload: { email: uniqueEmail('nobody') } }))
+})
+
 t.test('POST /auth/login', async (t) => {
   const app = await buildApp(t, stack)
   const email = uniqueEmail('pw')

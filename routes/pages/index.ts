@@ -1,0 +1,27 @@
+import formbody from '@fastify/formbody'
+import type { FastifyPluginAsync } from 'fastify'
+import account from './account.js'
+import code from './code.js'
+import magicLinkForms from './magic-link.js'
+import start from './start.js'
+
+/**
+ * The built-in pages: a start page, the page a magic link opens, a code page and an account page.
+ * Server-rendered, no scripts, forms POST with a per-form CSRF token (plus SameSite cookies).
+ * Form bodies are parsed only in this scope; the rest of the API stays JSON-only. Nothing here
+ * may be cached, and no URL may leak through a Referer (SPEC invariant 8c).
+ */
+const pageRoutes: FastifyPluginAsync = async (fastify) => {
+  await fastify.register(formbody, { bodyLimit: 16 * 1024 })
+  fastify.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('cache-control', 'no-store')
+    reply.header('referrer-policy', 'no-referrer')
+    return payload
+  })
+  await fastify.register(start)
+  await fastify.register(code)
+  await fastify.register(magicLinkForms)
+  await fastify.register(account)
+}
+
+export default pageRoutes

@@ -1,0 +1,74 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { isValidEmail, normalizeEmail } from '../../services/email-address.js'
+import { EmailRateLimitedError, EmailUnavailableError, type ErrorExtras } from '../../services/errors.js'
+import { checkInboxPage, formExpiredPage, startPage } from '../../views/pages.js'
+import { signInLimit } from '../route-options.js'
+import { errors, HtmlPage, sendHtml } from '../schemas.js'
+import { Csrf, Field, retryText, tags } from './forms.js'
+
+/** The start page: one email field, "Email me a link" or "Email me a code". */
+const startRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get('/', {
+    attachValidation: true, // tracking parameters on a link to the start page are ignored, not a 400
+    schema: {
+      tags,
+      summary: 'Start page',
+      description: 'An email field and two buttons: "Email me a link" or "Email me a code". Works without JavaScript.',
+      querystring: Type.Object({
+        'signed-out': Type.Optional(Type.Literal('1')),
+        email: Type.Optional(Type.String({ maxLength: 254, description: 'Prefills the email field' }))
+      }, { additionalProperties: false }),
+      response: { 200: HtmlPage('The start page'), ...errors({ 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' }) }
+    }
+  }, async (request, reply) => {
+    const query = request.validationError === undefined ? request.query : {}
+    const info = query['signed-out'] === '1' ? 'You are signed out.' : undefined
+    return await sendHtml(reply, 200, startPage({ csrf: fastify.pageCsrf(request, reply), info, email: query.email }))
+  })
+
+  fastify.post('/', {
+    ...signInLimit(fastify),
+    attachValidation: true,
+    schema: {
+      tags,
+      summary: 'Start page form: email a link or a code',
+      description: 'Form fields csrf, email, method (link or code). A link shows a "check your inbox" page; a code leads ' +
+        'to the code page (303). The answer is the same whether or not the address has an account.',
+      body: Type.Object({ csrf: Csrf, email: Field(512), method: Type.Optional(Type.Union([Type.Literal('link'), Type.Literal('code')])) }, { additionalProperties: false }),
+      response: {
+        200: HtmlPage('Check your inbox (link)'),
+        303: { description: 'To the code page (code)' },
+        400: HtmlPage('The start page again, saying what is wrong with the form'),
+        403: HtmlPage('Form expired (CSRF token missing or wrong)'),
+        429: HtmlPage('EMAIL_RATE_LIMITED: the start page with the wait, and Retry-After'),
+        503: HtmlPage('EMAIL_UNAVAILABLE: the start page asking to try again shortly')
+      }
+    }
+  }, async (request, reply) => {
+    const body = request.validationError === undefined ? request.body : {}
+    if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage())
+    const typed = body.email ?? ''
+    const again = (status: number, error: string) => sendHtml(reply, status, startPage({ csrf: fastify.pageCsrf(request, reply), email: typed, error }))
+    if (body.method === undefined) return await again(400, 'Choose "Email me a link" or "Email me a code".')
+    if (!isValidEmail(typed)) return await again(400, 'Enter one email address, like ada@example.com.')
+    const email = normalizeEmail(typed)
+    try {
+      if (body.method === 'link') {
+        await fastify.magicLinks.requestMagicLink(email)
+        return await sendHtml(reply, 200, checkInboxPage({ email }))
+      }
+      await fastify.otp.requestCode(email)
+      return await reply.redirect(`/code?email=${encodeURIComponent(email)}`, 303)
+    } catch (error) {
+      if (error instanceof EmailRateLimitedError) {
+        const extras = error as ErrorExtras
+        if (extras.retryAfter !== undefined) reply.header('retry-after', String(extras.retryAfter))
+        return await again(429, `We just emailed this address. Check your inbox, or try again ${retryText(extras)}.`)
+      }
+      if (error instanceof EmailUnavailableError) return await again(503, 'We could not send email just now. Nothing was sent; please try again shortly.')
+      throw error
+    }
+  })
+}
+
+export default startRoutes

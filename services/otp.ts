@@ -1,0 +1,189 @@
+import type { Redis } from 'ioredis'
+import type { EmailThrottle } from './email-throttle.js'
+import type { FailureCeiling } from './failure-ceiling.js'
+import { EmailTakenError, EmailUnavailableError, isAppError, OtpExpiredError, OtpInvalidError, OtpLockedError, withExtras } from './errors.js'
+import type { SignedIn } from './magic-link.js'
+import { otpEmail } from './mail-templates.js'
+import { MailDeliveryError, type Mailer } from './mailer.js'
+import type { Metrics } from './metrics.js'
+import { redisKeys } from './redis-keys.js'
+import { defineScript } from './redis-script.js'
+import type { Clock } from './revocation.js'
+import type { ClientInfo, SessionService } from './sessions.js'
+import { hmac, randomCode } from './token-crypto.js'
+import { toPublicUser, type UserService } from './users.js'
+
+/** How long wrong guesses count against an address's budget (OTP_ADDRESS_BUDGET per hour). */
+export const BUDGET_WINDOW_SECONDS = 3600
+
+// KEYS: code hash. ARGV: code HMAC, created (ms), ttl (ms).
+// A new code replaces the old one, attempts and all; the address budget lives elsewhere.
+const storeScript = defineScript<number>(`
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'h', ARGV[1], 'a', 0, 'c', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`)
+
+// KEYS: code hash. ARGV: code HMAC. Deletes the code only if it is still this one.
+const dropScript = defineScript<number>(`
+if redis.call('HGET', KEYS[1], 'h') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// KEYS: code hash, address budget counter. ARGV: submitted code HMAC, max attempts, budget, budget window (s).
+// Every rule in one atomic step, so parallel guesses cannot slip past a count:
+//   {'budget', ms}     the address spent its hourly budget (nothing evaluated)
+//   {'expired'}        no live code
+//   {'ok', a, c, ms}   right code; deleted (a = attempts before, c = created, ms = TTL left, for a restore)
+//   {'invalid', left}  wrong code; `left` more guesses (fewer if the budget runs out first)
+//   {'locked'}         wrong code that used the last attempt; the code is deleted
+//   {'spent', ms}      wrong code that used the last of the budget; the code is deleted
+// The comparison runs over every byte (no early exit), though without the server key an HMAC
+// prefix would tell an attacker nothing anyway.
+const verifyScript = defineScript<[string, ...Array<string | number>]>(`
+local spent = tonumber(redis.call('GET', KEYS[2]) or '0')
+local budget = tonumber(ARGV[3])
+if spent >= budget then return {'budget', redis.call('PTTL', KEYS[2])} end
+local stored = redis.call('HGET', KEYS[1], 'h')
+if not stored then return {'expired'} end
+local given = ARGV[1]
+local diff = 0
+if #stored ~= #given then diff = 1 end
+for i = 1, #stored do
+  diff = bit.bor(diff, bit.bxor(string.byte(stored, i), string.byte(given, i) or 0))
+end
+if diff == 0 then
+  local fields = redis.call('HMGET', KEYS[1], 'a', 'c')
+  local left = redis.call('PTTL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  return {'ok', fields[1], fields[2], left}
+end
+local attempts = redis.call('HINCRBY', KEYS[1], 'a', 1)
+spent = redis.call('INCR', KEYS[2])
+if spent == 1 then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
+if spent >= budget then
+  redis.call('DEL', KEYS[1])
+  return {'spent', redis.call('PTTL', KEYS[2])}
+end
+local remaining = tonumber(ARGV[2]) - attempts
+if remaining <= 0 then
+  redis.call('DEL', KEYS[1])
+  return {'locked'}
+end
+return {'invalid', math.min(remaining, budget - spent)}
+`)
+
+// KEYS: code hash. ARGV: code HMAC, attempts, created, ttl (ms). Puts a consumed code back
+// (only if no newer code took its place) after the sign-in behind it failed for a dependency.
+const restoreScript = defineScript<number>(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'h', ARGV[1], 'a', ARGV[2], 'c', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`)
+
+const retryAfter = (ms: string | number | undefined): number => Math.max(1, Math.ceil(Number(ms ?? 0) / 1000))
+
+/** A display name for an account created by a code: the address's local part. */
+export const defaultName = (email: string): string => (email.split('@')[0] ?? email).slice(0, 100) || 'Latchkey user'
+
+/**
+ * Email one-time codes (SPEC §3): a six-digit code from crypto.randomInt, kept in Redis only as an
+ * HMAC bound to the address (key derived from the server secret), with its attempt count and
+ * creation time, for OTP_TTL. Every check runs as one Lua script: at most OTP_MAX_ATTEMPTS guesses
+ * are ever evaluated per code, and at most OTP_ADDRESS_BUDGET per address per hour across resends.
+ * Requests never look the address up, so known and unknown addresses are treated identically.
+ */
+export function createOtpService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, codeKey, ttlSeconds, maxAttempts, addressBudget, clock, metrics }: {
+  redis: Redis
+  users: UserService
+  sessions: SessionService
+  mailer: Mailer
+  throttle: EmailThrottle
+  failureCeiling: FailureCeiling
+  addressKey: (email: string) => string
+  /** Server secret the code HMACs are keyed with. */
+  codeKey: Buffer
+  ttlSeconds: number
+  maxAttempts: number
+  addressBudget: number
+  clock: Clock
+  metrics: Metrics
+}) {
+  /** The code's HMAC, bound to the address so equal codes of two addresses never look alike. */
+  const codeHmac = (address: string, code: string): string => hmac(codeKey, `${address}\u0000${code}`)
+
+  async function findOrCreateUser (email: string, name: string | undefined) {
+    const existing = await users.findUserByEmail(email)
+    if (existing !== null) return { user: existing, created: false }
+    try {
+      return { user: await users.createUser({ email, name: name ?? defaultName(email) }), created: true }
+    } catch (error) {
+      // Another request signed the address up a moment ago: this is now a sign-in.
+      const raced = error instanceof EmailTakenError ? await users.findUserByEmail(email) : null
+      if (raced === null) throw error
+      return { user: raced, created: false }
+    }
+  }
+
+  return {
+    /** Emails a fresh code, replacing any live one. On a failed send no code is left behind. */
+    async requestCode (email: string): Promise<void> {
+      const address = addressKey(email)
+      await throttle.takeEmailSlot(address)
+      const code = randomCode()
+      const stored = codeHmac(address, code)
+      const key = redisKeys.otp(address)
+      await storeScript(redis, [key], [stored, clock.now(), ttlSeconds * 1000])
+      try {
+        await mailer.send({ to: email, ...otpEmail({ code, ttlSeconds }) })
+        metrics.inc('latchkey_emails_total', { kind: 'otp', result: 'sent' })
+      } catch (error) {
+        if (!(error instanceof MailDeliveryError)) throw error
+        metrics.inc('latchkey_emails_total', { kind: 'otp', result: 'failed' })
+        await Promise.all([dropScript(redis, [key], [stored]), throttle.returnEmailSlot(address)])
+        throw new EmailUnavailableError({ cause: error })
+      }
+    },
+
+    /**
+     * Checks a code and signs in, creating the account when the address has none (`created`).
+     * Wrong → OTP_INVALID with attemptsRemaining; none live → OTP_EXPIRED; last attempt, budget
+     * spent or the address backing off under the failure ceiling → OTP_LOCKED.
+     */
+    async verifyCode (email: string, code: string, fields: { name?: string | undefined }, client: ClientInfo): Promise<SignedIn & { created: boolean }> {
+      const address = addressKey(email)
+      await failureCeiling.assertMayVerify(address, () => new OtpLockedError())
+      const key = redisKeys.otp(address)
+      const given = codeHmac(address, code)
+      const [outcome, ...rest] = await verifyScript(redis, [key, redisKeys.otpFailures(address)], [given, maxAttempts, addressBudget, BUDGET_WINDOW_SECONDS])
+
+      if (outcome !== 'ok') {
+        const evaluated = outcome === 'invalid' || outcome === 'locked' || outcome === 'spent'
+        if (evaluated) await failureCeiling.recordFailure(address)
+        const reason = outcome === 'invalid' ? 'invalid' : outcome === 'expired' ? 'expired' : 'locked'
+        metrics.inc('latchkey_otp_failures_total', { reason })
+        if (outcome === 'invalid') throw withExtras(new OtpInvalidError(), { body: { attemptsRemaining: Number(rest[0]) } })
+        if (outcome === 'expired') throw new OtpExpiredError()
+        if (outcome === 'locked') throw new OtpLockedError()
+        throw withExtras(new OtpLockedError(), { retryAfter: retryAfter(rest[0]) })
+      }
+
+      const [attempts, created, ttlLeft] = rest
+      try {
+        const { user, created: isNew } = await findOrCreateUser(email, fields.name)
+        const pair = await sessions.startSession(user._id.toString(), 'otp', client)
+        await failureCeiling.recordSuccess(address)
+        return { user: toPublicUser(user), ...pair, created: isNew }
+      } catch (error) {
+        // No final answer (a dependency failed): the code lives again for the rest of its life.
+        const final = isAppError(error) && error.statusCode !== undefined && error.statusCode < 500
+        if (!final && Number(ttlLeft) > 0) await restoreScript(redis, [key], [given, attempts ?? 0, created ?? clock.now(), ttlLeft ?? 0]).catch(() => {})
+        throw error
+      }
+    }
+  }
+}
+
+export type OtpService = ReturnType<typeof createOtpService>

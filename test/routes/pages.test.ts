@@ -1,0 +1,352 @@
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import t from 'tap'
+import { bearer, buildApp, codeFrom, startStack, tokenFrom, uniqueEmail } from '../helper.js'
+
+const stack = await startStack(t)
+
+/** A browser's cookie jar over inject: keeps what Set-Cookie sets, drops what it clears. */
+function browser (app: FastifyInstance) {
+  const jar = new Map<string, string>()
+  return {
+    jar,
+    async request (options: InjectOptions): Promise<LightMyRequestResponse> {
+      const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join('; ')
+      const response = await app.inject({ ...options, headers: { accept: 'text/html', ...(cookie === '' ? {} : { cookie }), ...options.headers } })
+      for (const set of response.cookies) {
+        if (set.value === '' || (set.expires !== undefined && set.expires.getTime() <= Date.now())) jar.delete(set.name)
+        else jar.set(set.name, set.value)
+      }
+      return response
+    },
+    async submit (url: string, fields: Record<string, string>): Promise<LightMyRequestResponse> {
+      return await this.request({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(fields).toString() })
+    }
+  }
+}
+
+const csrfOf = (html: string): string => {
+  const match = /name="csrf" value="([^"]+)"/.exec(html)
+  if (match === null) throw new Error('no csrf field in the page')
+  return match[1]!
+}
+
+t.test('pages: strict CSP, stylesheet instead of inline style, no-store on every page', async (t) => {
+  const app = await buildApp(t, stack)
+  const start = await app.inject({ method: 'GET', url: '/' })
+  t.equal(start.statusCode, 200)
+  t.match(start.headers['content-type'], /^text\/html/)
+  t.match(start.headers['content-security-policy'], /style-src 'self'(;|$)/, 'no unsafe-inline styles')
+  t.equal(start.headers['cache-control'], 'no-store')
+  t.equal(start.headers['referrer-policy'], 'no-referrer')
+  t.notMatch(start.body, /<style|style=|<script/, 'no inline style or script')
+  t.match(start.body, /<link rel="stylesheet" href="\/assets\/latchkey.css">/)
+  t.match(start.body, /name="method" value="link"/)
+  t.match(start.body, /name="method" value="code"/)
+  t.match(start.body, /<label for="email">/, 'the field has a label')
+
+  const css = await app.inject({ method: 'GET', url: '/assets/latchkey.css' })
+  t.equal(css.statusCode, 200)
+  t.match(css.headers['content-type'], /^text\/css/)
+  t.equal(css.headers['cache-control'], 'public, max-age=86400')
+  t.match(css.body, /prefers-color-scheme:dark/)
+})
+
+t.test('magic link through the pages: form → email → page → signup form → cookies → account → logout', async (t) => {
+  const app = await buildApp(t, stack)
+  const person = browser(app)
+  const email = uniqueEmail('pages')
+
+  const start = await person.request({ method: 'GET', url: '/' })
+  const forged = await person.submit('/', { email, method: 'link' })
+  t.equal(forged.statusCode, 403, 'no CSRF token → 403 page')
+  t.match(forged.body, /This form has expired/)
+  const wrong = await person.submit('/', { csrf: 'x'.repeat(43), email, method: 'link' })
+  t.equal(wrong.statusCode, 403, 'a wrong CSRF token → 403')
+
+  const invalid = await person.submit('/', { csrf: csrfOf(start.body), email: 'a@b@example.com', method: 'link' })
+  t.equal(invalid.statusCode, 400, 'a bad address re-renders the page with 400')
+  t.match(invalid.headers['content-type'], /^text\/html/)
+  t.match(invalid.body, /role="alert"[^>]*>Enter one email address/)
+  t.match(invalid.body, /value="a@b@example.com"/, 'what was typed stays in the field (escaped)')
+  const hostile = await person.submit('/', { csrf: csrfOf(start.body), email: '"><script>alert(1)</script>@x.io', method: 'link' })
+  t.equal(hostile.statusCode, 400)
+  t.notMatch(hostile.body, /<script>/, 'typed text is escaped')
+
+  const asked = await person.submit('/', { csrf: csrfOf(start.body), email: `  ${email.toUpperCase()} `, method: 'link' })
+  t.equal(asked.statusCode, 200)
+  t.match(asked.body, /Check your inbox/)
+  const token = tokenFrom(await stack.smtp.waitForMail(email))
+
+  const opened = await person.request({ method: 'GET', url: `/auth/magic-link/verify?token=${token}` })
+  t.equal(opened.statusCode, 200)
+  t.equal(opened.headers['cache-control'], 'no-store', 'invariant 8c: no-store')
+  t.equal(opened.headers['referrer-policy'], 'no-referrer', 'invariant 8c: no-referrer')
+  t.match(opened.body, /Create your account/)
+
+  const noName = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: '  ', password: '' })
+  t.equal(noName.statusCode, 400, 'an empty name re-renders the signup form')
+  t.match(noName.body, /Enter your name/)
+  const shortPassword = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Grace', password: 'short' })
+  t.equal(shortPassword.statusCode, 400)
+  t.match(shortPassword.body, /8 to 128 characters/)
+  t.equal(await app.mongo.models.User.countDocuments({ email }), 0, 'nothing was created by the refused forms')
+
+  const created = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Grace Hopper', password: '' })
+  t.equal(created.statusCode, 303)
+  t.equal(created.headers.location, '/account')
+  t.equal(created.headers['cache-control'], 'no-store')
+  const cookies = Object.fromEntries(created.cookies.map((cookie) => [cookie.name, cookie]))
+  t.match(cookies.lk_at, { httpOnly: true, sameSite: 'Lax', path: '/' }, 'access cookie: HttpOnly, SameSite=Lax')
+  t.match(cookies.lk_rt, { httpOnly: true, sameSite: 'Lax', path: '/account' }, 'refresh cookie only for /account')
+  t.notOk(cookies.lk_at!.secure, 'not Secure on an http APP_URL')
+
+  const account = await person.request({ method: 'GET', url: '/account' })
+  t.equal(account.statusCode, 200)
+  t.match(account.body, /Grace Hopper/)
+  t.match(account.body, new RegExp(email.replace(/\./g, '\\.')))
+  t.equal(account.headers['cache-control'], 'no-store')
+
+  const reused = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Again' })
+  t.equal(reused.statusCode, 410, 'the link worked once')
+  t.match(reused.body, /This link no longer works/)
+  t.match(reused.body, /href="\/"/, 'with a way to request a new one')
+
+  const accessToken = person.jar.get('lk_at')!
+  t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })).statusCode, 200, 'the cookie holds a working access token')
+  const forgedLogout = await person.submit('/account/logout', {})
+  t.equal(forgedLogout.statusCode, 403, 'logout needs the CSRF token')
+  const out = await person.submit('/account/logout', { csrf: csrfOf(account.body) })
+  t.equal(out.statusCode, 303)
+  t.equal(out.headers.location, '/?signed-out=1')
+  t.notOk(person.jar.has('lk_at'), 'cookies cleared')
+  t.notOk(person.jar.has('lk_rt'))
+  const me = await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
+  t.equal(me.statusCode, 401, 'the old access token is refused at once')
+  t.equal(me.json().code, 'TOKEN_REVOKED')
+  const after = await app.inject({ method: 'GET', url: '/account', headers: { cookie: `lk_at=${accessToken}` } })
+  t.equal(after.statusCode, 303, 'the old cookie no longer opens the account page')
+  t.equal(after.headers.location, '/')
+  const signedOut = await person.request({ method: 'GET', url: '/?signed-out=1' })
+  t.match(signedOut.body, /You are signed out/)
+})
+
+t.test('a login link: one-click Continue; a JSON endpoint still refuses form bodies', async (t) => {
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
+  const person = browser(app)
+  const email = uniqueEmail('login')
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const signup = tokenFrom(await stack.smtp.waitForMail(email))
+  t.equal((await app.inject({ method: 'POST', url: '/auth/signup', payload: { token: signup, email, name: 'Ada' } })).statusCode, 201)
+
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const token = tokenFrom(await stack.smtp.waitForMail(email, { count: 2 }))
+  const opened = await person.request({ method: 'GET', url: `/auth/magic-link/verify?token=${token}` })
+  t.match(opened.body, /Continue signing in/)
+  t.notMatch(opened.body, /name="name"/, 'no signup fields on a login link')
+  const continued = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token })
+  t.equal(continued.statusCode, 303)
+  t.match((await person.request({ method: 'GET', url: '/account' })).body, /Ada/)
+
+  const form = await app.inject({ method: 'POST', url: '/auth/magic-link', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `email=${encodeURIComponent(email)}` })
+  t.equal(form.statusCode, 415, 'form bodies are parsed only by the pages')
+})
+
+t.test('code page: CSRF, bad input re-renders with 400, wrong code 401 with attempts left, lock 429, right code signs in', async (t) => {
+  const app = await buildApp(t, stack, { OTP_MAX_ATTEMPTS: '2' })
+  const person = browser(app)
+  const email = uniqueEmail('code')
+
+  const start = await person.request({ method: 'GET', url: '/' })
+  const asked = await person.submit('/', { csrf: csrfOf(start.body), email, method: 'code' })
+  t.equal(asked.statusCode, 303)
+  t.equal(asked.headers.location, `/code?email=${encodeURIComponent(email)}`)
+  const code = codeFrom(await stack.smtp.waitForMail(email))
+  const page = await person.request({ method: 'GET', url: asked.headers.location as string })
+  t.equal(page.statusCode, 200)
+  t.equal(page.headers['cache-control'], 'no-store')
+  t.match(page.body, /autocomplete="one-time-code"/)
+  const csrf = csrfOf(page.body)
+
+  t.equal((await person.submit('/code', { email, code })).statusCode, 403, 'no CSRF token → 403')
+  const letters = await person.submit('/code', { csrf, email, code: '12a456', name: 'Kay' })
+  t.equal(letters.statusCode, 400)
+  t.match(letters.body, /six digits/)
+  t.match(letters.body, /value="Kay"/, 'the name typed is kept')
+  const wrong = code === '000000' ? '111111' : '000000'
+  const first = await person.submit('/code', { csrf, email, code: wrong })
+  t.equal(first.statusCode, 401)
+  t.match(first.body, /That code is not correct\. 1 attempt left\./)
+  const locked = await person.submit('/code', { csrf, email, code: wrong })
+  t.equal(locked.statusCode, 429, 'the last attempt locks the code')
+  t.match(locked.body, /Too many wrong codes/)
+  const gone = await person.submit('/code', { csrf, email, code })
+  t.equal(gone.statusCode, 401, 'the locked code is gone, even the right digits')
+  t.match(gone.body, /expired or was already used/)
+  t.equal(await app.mongo.models.User.countDocuments({ email }), 0)
+
+  const noEmail = await person.request({ method: 'GET', url: '/code?email=nonsense' })
+  t.equal(noEmail.statusCode, 303, 'a code page without a valid address goes back to the start page')
+  const prefilled = await person.request({ method: 'GET', url: `/?email=${encodeURIComponent(email)}` })
+  t.match(prefilled.body, new RegExp(`value="${email.replace(/\./g, '\\.')}"`), '"Request a new one" keeps the address')
+})
+
+t.test('code page: the right code creates the account with the name given and signs in', async (t) => {
+  const app = await buildApp(t, stack)
+  const person = browser(app)
+  const email = uniqueEmail('code.ok')
+  const start = await person.request({ method: 'GET', url: '/' })
+  await person.submit('/', { csrf: csrfOf(start.body), email, method: 'code' })
+  const code = codeFrom(await stack.smtp.waitForMail(email))
+  const page = await person.request({ method: 'GET', url: `/code?email=${encodeURIComponent(email)}` })
+  const done = await person.submit('/code', { csrf: csrfOf(page.body), email, code, name: 'Dorothy Vaughan' })
+  t.equal(done.statusCode, 303)
+  t.equal(done.headers.location, '/account')
+  const account = await person.request({ method: 'GET', url: '/account' })
+  t.match(account.body, /Dorothy Vaughan/)
+  t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(person.jar.get('lk_at')!) })).json().name, 'Dorothy Vaughan')
+})
+
+t.test('account page: an expired access cookie is renewed with the refresh cookie', async (t) => {
+  const app = await buildApp(t, stack, { ACCESS_TOKEN_TTL: '1' })
+  const person = browser(app)
+  const email = uniqueEmail('refresh')
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const token = tokenFrom(await stack.smtp.waitForMail(email))
+  const opened = await person.request({ method: 'GET', url: `/auth/magic-link/verify?token=${token}` })
+  t.equal((await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Renewed' })).statusCode, 303)
+  const firstAccess = person.jar.get('lk_at')!
+  const firstRefresh = person.jar.get('lk_rt')!
+
+  await new Promise((resolve) => setTimeout(resolve, 2100))
+  t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(firstAccess) })).json().code, 'TOKEN_EXPIRED')
+  person.jar.set('lk_at', firstAccess) // the browser may still send it
+  const account = await person.request({ method: 'GET', url: '/account' })
+  t.equal(account.statusCode, 200, 'still signed in')
+  t.match(account.body, /Renewed/)
+  t.not(person.jar.get('lk_at'), firstAccess, 'new access cookie')
+  t.not(person.jar.get('lk_rt'), firstRefresh, 'refresh cookie rotated')
+
+  const stranger = await app.inject({ method: 'GET', url: '/account', headers: { cookie: 'lk_at=not.a.jwt; lk_rt=nope' } })
+  t.equal(stranger.statusCode, 303, 'bad cookies: back to the start page')
+  t.ok(stranger.cookies.some((cookie) => cookie.name === 'lk_at' && cookie.value === ''), 'and they are cleared')
+})
+
+t.test('/dev/inbox lists captured mail in development, and does not exist otherwise', async (t) => {
+  const dev = await buildApp(t, stack, { NODE_ENV: 'development', SMTP_URL: '' })
+  const empty = await dev.inject({ method: 'GET', url: '/dev/inbox' })
+  t.equal(empty.statusCode, 200)
+  t.match(empty.body, /No mail yet/)
+  const email = uniqueEmail('dev')
+  t.equal((await dev.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })).statusCode, 202)
+  const inbox = await dev.inject({ method: 'GET', url: '/dev/inbox' })
+  t.equal(inbox.statusCode, 200)
+  t.equal(inbox.headers['cache-control'], 'no-store')
+  t.match(inbox.body, /Finish creating your Latchkey account/)
+  t.match(inbox.body, new RegExp(`<a href="http://latchkey.test/auth/magic-link/verify\\?token=[A-Za-z0-9_-]+">`), 'the link is clickable')
+  t.equal(stack.smtp.inbox(email).length, 0, 'nothing went over SMTP')
+
+  const test = await buildApp(t, stack)
+  t.equal((await test.inject({ method: 'GET', url: '/dev/inbox' })).statusCode, 404, 'not mounted outside development')
+  const production = await buildApp(t, stack, { NODE_ENV: 'production' })
+  t.equal((await production.inject({ method: 'GET', url: '/dev/inbox' })).statusCode, 404, 'never in production')
+})
+
+t.test('/metrics: Prometheus text with the request, cache, email and revocation counters', async (t) => {
+  const app = await buildApp(t, stack)
+  const email = uniqueEmail('metrics')
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const token = tokenFrom(await stack.smtp.waitForMail(email))
+  const { accessToken } = (await app.inject({ method: 'POST', url: '/auth/signup', payload: { token, email, name: 'M' } })).json()
+  await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
+  await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(accessToken) })
+  const coder = uniqueEmail('metrics.otp')
+  await app.inject({ method: 'POST', url: '/auth/otp', payload: { email: coder } })
+  const code = codeFrom(await stack.smtp.waitForMail(coder))
+  await app.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email: coder, code: code === '000000' ? '111111' : '000000' } })
+
+  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
+  t.equal(metrics.statusCode, 200)
+  t.match(metrics.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  const text = metrics.body
+  t.match(text, /latchkey_http_requests_total\{method="POST",route="\/auth\/signup",status="201"\} 1\n/)
+  t.match(text, /latchkey_http_request_duration_seconds_bucket\{method="GET",route="\/auth\/me",le="\+Inf"\} 2\n/)
+  t.match(text, /latchkey_user_cache_total\{result="miss"\} \d+\n/)
+  t.match(text, /latchkey_user_cache_total\{result="hit"\} \d+\n/)
+  t.match(text, /latchkey_emails_total\{kind="magic-link",result="sent"\} 1\n/)
+  t.match(text, /latchkey_revocations_total\{kind="logout"\} 1\n/)
+  t.match(text, /latchkey_emails_total\{kind="otp",result="sent"\} 1\n/)
+  t.match(text, /latchkey_otp_failures_total\{reason="invalid"\} 1\n/)
+  for (const family of ['latchkey_otp_failures_total', 'latchkey_dependency_errors_total', 'latchkey_redis_data_loss_total']) {
+    t.match(text, new RegExp(`# TYPE ${family} counter`), `${family} is declared`)
+  }
+  for (const line of text.trim().split('\n')) {
+    if (!line.startsWith('#')) t.match(line, /^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$/, 'a valid sample line')
+  }
+})
+
+t.test('OpenAPI at /openapi.json: every operation has tags, summary, description and its error responses; /docs UI', async (t) => {
+  const app = await buildApp(t, stack)
+  const response = await app.inject({ method: 'GET', url: '/openapi.json' })
+  t.equal(response.statusCode, 200)
+  const document = response.json()
+  t.match(document, { openapi: /^3\./, info: { title: 'Latchkey' }, components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } } })
+
+  const expected = ['/auth/magic-link', '/auth/magic-link/verify', '/auth/signup', '/auth/me', '/auth/refresh', '/todos/', '/health', '/metrics', '/', '/code', '/account', '/account/logout']
+  for (const path of expected) t.ok(document.paths[path], `${path} is documented`)
+
+  let operations = 0
+  for (const [path, item] of Object.entries<Record<string, any>>(document.paths)) {
+    for (const [method, operation] of Object.entries<any>(item)) {
+      if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue
+      operations++
+      const name = `${method.toUpperCase()} ${path}`
+      t.ok(Array.isArray(operation.tags) && operation.tags.length > 0, `${name} has tags`)
+      t.ok(typeof operation.summary === 'string' && operation.summary.length > 0, `${name} has a summary`)
+      t.ok(typeof operation.description === 'string' && operation.description.length > 0, `${name} has a description`)
+      const statuses = Object.keys(operation.responses ?? {})
+      t.ok(statuses.some((status) => /^[23]/.test(status)), `${name} documents its success`)
+      t.ok(statuses.some((status) => /^[45]/.test(status)), `${name} documents its error responses`)
+      for (const status of statuses) t.ok(operation.responses[status].description, `${name} ${status} is described`)
+    }
+  }
+  t.ok(operations >= 25, `${operations} operations checked`)
+
+  const ui = await app.inject({ method: 'GET', url: '/docs/' })
+  t.equal(ui.statusCode, 200)
+  t.match(ui.body, /swagger-ui/)
+  t.match(ui.headers['content-security-policy'], /style-src 'self' 'unsafe-inline'/, 'the docs UI gets its looser style policy')
+  t.notMatch(ui.headers['content-security-policy'], /script-src[^;]*unsafe/, 'but still no inline scripts')
+  const elsewhere = await app.inject({ method: 'GET', url: '/health' })
+  t.notMatch(elsewhere.headers['content-security-policy'], /unsafe-inline/, 'only on the docs routes')
+})
+
+t.test('invariant 8c: the page flow leaves no token, code, password or cookie in the logs', async (t) => {
+  const lines: string[] = []
+  const app = await buildApp(t, stack, { LOG_LEVEL: 'trace', EMAIL_COOLDOWN: '0' }, { logStream: { write: (line: string) => { lines.push(line) } } })
+  const person = browser(app)
+  const email = uniqueEmail('page.logs')
+  const password = 'page flow passphrase'
+
+  const start = await person.request({ method: 'GET', url: '/' })
+  await person.submit('/', { csrf: csrfOf(start.body), email, method: 'link' })
+  const token = tokenFrom(await stack.smtp.waitForMail(email))
+  const opened = await person.request({ method: 'GET', url: `/auth/magic-link/verify?token=${token}` })
+  await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Logged', password })
+  const secrets = { token, password, csrfForm: csrfOf(opened.body), ...Object.fromEntries(person.jar) }
+  const account = await person.request({ method: 'GET', url: '/account' })
+  await person.submit('/account/logout', { csrf: csrfOf(account.body) })
+
+  const codeStart = await person.request({ method: 'GET', url: '/' })
+  await person.submit('/', { csrf: csrfOf(codeStart.body), email, method: 'code' })
+  const code = codeFrom(await stack.smtp.waitForMail(email, { count: 2 }))
+  const codePage = await person.request({ method: 'GET', url: `/code?email=${encodeURIComponent(email)}` })
+  await person.submit('/code', { csrf: csrfOf(codePage.body), email, code })
+
+  const log = lines.join('')
+  t.ok(lines.length > 10, `captured ${lines.length} log lines`)
+  t.ok(Object.keys(secrets).length >= 6, 'token, password, form token and three cookies collected')
+  for (const [name, secret] of Object.entries({ ...secrets, code, ...Object.fromEntries([...person.jar].map(([k, v]) => [`after ${k}`, v])) })) {
+    t.notOk(log.includes(secret), `${name} is not in the logs`)
+  }
+})

@@ -65,7 +65,7 @@ export interface Server { name: string, url: string, child: ChildProcess, pid: n
 /** Starts bench/servers/<name>.ts in a child process (pinned to CPU 0 where taskset exists). */
 export async function startServer (name: 'bare' | 'latchkey', env: Record<string, string> = {}): Promise<Server> {
   const script = join(root, 'bench', 'servers', `${name}.ts`)
-  const nodeArgs = ['--import', 'tsx', script]
+  const nodeArgs = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', script]
   const [command, args] = taskset !== null && cpus >= 2 ? [taskset, ['-c', '0', process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs]
   const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''

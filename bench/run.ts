@@ -5,6 +5,8 @@
  * trips and MongoDB commands, POST /auth/refresh and POST /auth/otp(+verify) latency, and how
  * fast a Bearer request fails when Redis hangs or is down.
  *
+ * A third server, the same app with the verified-token cache off, shows what that cache buys.
+ *
  * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (5 per server per round), BENCH_CONNECTIONS (50),
  * BENCH_WARMUP_SECONDS (3).
  */
@@ -21,7 +23,8 @@ console.log(pinSelf())
 const stack = await startStack()
 const servers: Server[] = []
 try {
-  const latchkey = await startServer('latchkey', latchkeyEnv(stack))
+  const env = latchkeyEnv(stack) // both Latchkey servers share the database, Redis and JWT secret
+  const latchkey = await startServer('latchkey', env)
   servers.push(latchkey)
   const session = await signUp(latchkey, stack, `bench.${process.pid}@example.com`)
   const me = await http('GET', `${latchkey.url}/auth/me`, undefined, { authorization: `Bearer ${session.accessToken}` })
@@ -32,36 +35,42 @@ try {
   const bareBody = (await http('GET', `${bare.url}/auth/me`)).json
   if (JSON.stringify(bareBody) !== JSON.stringify(user)) throw new Error('bare route does not return the same JSON')
 
+  const noCache = await startServer('latchkey', { ...env, BENCH_NO_TOKEN_CACHE: '1' })
+  servers.push(noCache)
+
   const headers = { authorization: `Bearer ${session.accessToken}` }
   const run = async (server: Server, duration: number): Promise<LoadResult> =>
-    await load({ url: `${server.url}/auth/me`, connections, duration, headers: server === latchkey ? headers : {} })
+    await load({ url: `${server.url}/auth/me`, connections, duration, headers: server === bare ? {} : headers })
 
   // ---------------------------------------------------------------- throughput
-  console.log(`\n## GET /auth/me, ${connections} connections, ${rounds} rounds × ${seconds} s per server (warm-up ${warmup} s each), order alternated`)
-  console.log('Latchkey path: per-instance Bearer limiter (in memory), JWT verify, one Redis MGET (blacklist, session mark, valid-after, cached user); logger at warn.')
-  await run(bare, warmup)
-  await run(latchkey, warmup)
+  console.log(`\n## GET /auth/me, ${connections} connections, ${rounds} rounds × ${seconds} s per server (warm-up ${warmup} s each), order rotated each round`)
+  console.log('Latchkey path: security headers, CORS and cookie hooks, per-instance Bearer limiter (in memory), JWT check, one Redis MGET')
+  console.log('(blacklist, session mark, valid-after, cached user), metrics onResponse hook; logger at warn. "no cache" = the same app')
+  console.log('with the verified-token cache turned off (full JWT verification on every request).')
+  for (const server of [bare, latchkey, noCache]) await run(server, warmup)
   const rows: string[][] = []
   const ratios: number[] = []
+  const noCacheRatios: number[] = []
   const p99s: number[] = []
   let non2xx = 0
   let fivexx = 0
   let errors = 0
   for (let round = 1; round <= rounds; round++) {
-    let b: LoadResult, l: LoadResult
-    if (round % 2 === 1) { b = await run(bare, seconds); l = await run(latchkey, seconds) } else { l = await run(latchkey, seconds); b = await run(bare, seconds) }
-    const ratio = l.rps / b.rps
-    ratios.push(ratio)
+    const order = [bare, latchkey, noCache]
+    for (let shift = 0; shift < (round - 1) % 3; shift++) order.push(order.shift()!)
+    const results = new Map<Server, LoadResult>()
+    for (const server of order) results.set(server, await run(server, seconds))
+    const [b, l, n] = [results.get(bare)!, results.get(latchkey)!, results.get(noCache)!]
+    ratios.push(l.rps / b.rps)
+    noCacheRatios.push(n.rps / b.rps)
     p99s.push(l.p99)
-    non2xx += l.non2xx + b.non2xx
-    fivexx += l.status5xx + b.status5xx
-    errors += l.errors + l.timeouts + b.errors + b.timeouts
-    rows.push([String(round), fmt(b.rps), `${b.p50}/${b.p99}`, fmt(l.rps), `${l.p50}/${l.p99}`, fmt(ratio, 3)])
+    for (const r of [b, l, n]) { non2xx += r.non2xx; fivexx += r.status5xx; errors += r.errors + r.timeouts }
+    rows.push([String(round), fmt(b.rps), `${b.p50}/${b.p99}`, fmt(l.rps), `${l.p50}/${l.p99}`, fmt(l.rps / b.rps, 3), fmt(n.rps), fmt(n.rps / b.rps, 3)])
   }
-  console.log(table(['round', 'bare req/s', 'bare p50/p99 ms', 'latchkey req/s', 'latchkey p50/p99 ms', 'ratio'], rows))
+  console.log(table(['round', 'bare req/s', 'bare p50/p99 ms', 'latchkey req/s', 'latchkey p50/p99 ms', 'ratio', 'no-cache req/s', 'no-cache ratio'], rows))
   const medianRatio = median(ratios)
   const p99 = Math.max(...p99s)
-  console.log(`median ratio to bare: ${fmt(medianRatio, 3)}  (target ≥ 0.45, stretch ≥ 0.60)`)
+  console.log(`median ratio to bare: ${fmt(medianRatio, 3)}  (target ≥ 0.45, stretch ≥ 0.60); without the verified-token cache: ${fmt(median(noCacheRatios), 3)}`)
   console.log(`latchkey p99: median ${fmt(median(p99s), 1)} ms, worst round ${p99} ms (target ≤ 10 ms); non-2xx: ${non2xx}, 5xx: ${fivexx}, socket errors/timeouts: ${errors}`)
 
   // ---------------------------------------------------------------- cost per request

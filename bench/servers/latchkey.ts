@@ -3,6 +3,7 @@
  * environment exactly as server.ts is, listening on a random port. Adds one bench-only route,
  * GET /__bench/stats (MongoDB commands the driver sent so far, process memory), registered
  * outside the app and exempt from rate limiting so reading it changes no Redis counter.
+ * BENCH_NO_TOKEN_CACHE=1 turns the verified-token cache off (every request verifies the JWT).
  * Prints {"port": N} on stdout once listening.
  */
 import Fastify from 'fastify'
@@ -12,6 +13,9 @@ import { loadConfig } from '../../services/config.js'
 const config = loadConfig(process.env)
 const server = Fastify(serverOptions(config))
 await server.register(app, { config })
+
+// BENCH_NO_TOKEN_CACHE=1: every request pays full JWT verification (the A/B for the cache).
+if (process.env.BENCH_NO_TOKEN_CACHE === '1') server.verifiedTokens.get = () => undefined
 
 let mongoCommands = 0
 const byName: Record<string, number> = {}

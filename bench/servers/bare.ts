@@ -4,6 +4,7 @@
  * no auth, no hooks, no plugins, logger off. Prints {"port": N} on stdout once listening.
  */
 import Fastify from 'fastify'
+import { createRedisClient, connectRedis } from '../../plugins/external/redis.js'
 import { PublicUser } from '../../routes/schemas.js'
 
 const user = {
@@ -14,7 +15,19 @@ const user = {
 }
 
 const server = Fastify({ logger: false })
-server.get('/auth/me', { schema: { response: { 200: PublicUser } } }, async () => user)
+const redisUrl = process.env.BENCH_REDIS_URL
+if (redisUrl === undefined) {
+  server.get('/auth/me', { schema: { response: { 200: PublicUser } } }, async () => user)
+} else {
+  const redis = createRedisClient({ REDIS_URL: redisUrl, REDIS_TIMEOUT: 500 })
+  await connectRedis(redis, redisUrl)
+  const keys = ['bench:u{0001}a', 'bench:v{0001}a', 'bench:s{0001}a', 'bench:b{0001}a']
+  server.get('/auth/me', { schema: { response: { 200: PublicUser } } }, async () => {
+    await redis.mget(...keys)
+    return user
+  })
+  server.addHook('onClose', async () => { redis.disconnect() })
+}
 server.get('/__bench/stats', async () => ({ memory: process.memoryUsage() }))
 await server.listen({ port: 0, host: '127.0.0.1' })
 const address = server.server.address()

@@ -2,10 +2,10 @@
  * npm run bench:memory: Redis memory per blacklisted access token, per live one-time code and
  * per live magic link (INFO memory used_memory before/after 100,000 entries written exactly as
  * the services write them, on a fresh redis-server), then GET /auth/me throughput with 0 vs
- * 1,000,000 blacklisted tokens (each condition as a ratio to a bare Fastify route measured
- * alongside it, so machine noise cancels).
+ * 1,000,000 blacklisted tokens (two Latchkey servers, one per redis-server, measured in turn in
+ * every round; a bare Fastify route alongside for scale).
  *
- * Environment: MEMORY_ENTRIES (100000), BLACKLIST_FILL (1000000), BENCH_ROUNDS (3),
+ * Environment: MEMORY_ENTRIES (100000), BLACKLIST_FILL (1000000), BENCH_ROUNDS (5),
  * BENCH_SECONDS (5), BENCH_CONNECTIONS (50).
  */
 import { randomBytes } from 'node:crypto'
@@ -22,7 +22,7 @@ import { fmt, latchkeyEnv, load, machine, median, pinSelf, signUp, startServer, 
 
 const entries = Number(process.env.MEMORY_ENTRIES ?? 100_000)
 const fill = Number(process.env.BLACKLIST_FILL ?? 1_000_000)
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
 const seconds = Number(process.env.BENCH_SECONDS ?? 5)
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const accessTokenTtl = 900
@@ -100,52 +100,62 @@ console.log(pinSelf())
 }
 
 // ------------------------------------------------------------------ /auth/me with a big blacklist
+// Two Latchkey servers, same app, database and JWT secret, each on its own redis-server: one empty,
+// one holding the blacklist. They are measured in turn inside every round (order rotated), so both
+// conditions see the same machine noise; the figure is the paired ratio full/empty of each round.
 const stack = await startStack()
+const fullRedis = await startRedisServer()
+await fullRedis.admin.connect()
 const servers: Server[] = []
 try {
-  const latchkey = await startServer('latchkey', latchkeyEnv(stack))
-  servers.push(latchkey)
-  const session = await signUp(latchkey, stack, `memory.${process.pid}@example.com`)
-  const user = session.user as Record<string, string>
-  const bare = await startServer('bare', { BENCH_USER_ID: user.id!, BENCH_USER_EMAIL: user.email!, BENCH_USER_NAME: user.name!, BENCH_USER_CREATED_AT: user.createdAt! })
-  servers.push(bare)
-  const headers = { authorization: `Bearer ${session.accessToken}` }
-  const run = async (server: Server, duration = seconds): Promise<LoadResult> =>
-    await load({ url: `${server.url}/auth/me`, connections, duration, headers }) // same request for both; bare ignores the header
-
-  const measure = async (label: string): Promise<{ ratio: number, rps: number, p99: number, non2xx: number }> => {
-    await run(bare, 2); await run(latchkey, 2)
-    const ratios: number[] = []; const rps: number[] = []; const p99: number[] = []; let non2xx = 0
-    for (let round = 0; round < rounds; round++) {
-      const [b, l] = round % 2 === 0 ? [await run(bare), await run(latchkey)] : (([x, y]) => [y, x])([await run(latchkey), await run(bare)]) as [LoadResult, LoadResult]
-      ratios.push(l.rps / b.rps); rps.push(l.rps); p99.push(l.p99); non2xx += l.non2xx
-    }
-    console.log(`${label}: ratios ${ratios.map((r) => fmt(r, 3)).join(', ')}`)
-    return { ratio: median(ratios), rps: median(rps), p99: median(p99), non2xx }
-  }
-
-  console.log(`\n## GET /auth/me with 0 vs ${fmt(fill)} blacklisted tokens (${rounds} rounds × ${seconds} s, ${connections} connections, ratio to bare in the same round)`)
-  const empty = await measure('0 blacklisted')
+  const env = latchkeyEnv(stack)
   // Mass insert server-side (Lua, 100k per call): keys shaped like the app's (lk:b{tag}<16-char jti>), TTL 15 min.
   const started = performance.now()
   const chunk = 100_000
   for (let from = 0; from < fill; from += chunk) {
-    await stack.redis.admin.eval(`
+    await fullRedis.admin.eval(`
       for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
         redis.call('SET', 'lk:b{' .. string.format('%04x', i % 65536) .. '}' .. string.format('%016d', i), '1', 'PX', 900000)
       end
       return 1`, 0, from, Math.min(fill, from + chunk) - 1)
   }
-  const keys = await stack.redis.admin.dbsize()
-  console.log(`filled ${fmt(fill)} blacklist entries in ${fmt((performance.now() - started) / 1000, 1)} s (dbsize ${fmt(keys)}, used_memory ${fmt(await usedMemory(stack.redis.admin) / 1e6, 1)} MB)`)
-  const full = await measure(`${fmt(fill)} blacklisted`)
-  console.log(table(['blacklist', 'median req/s', 'median p99 ms', 'median ratio to bare', 'non-2xx'], [
-    ['empty', fmt(empty.rps), fmt(empty.p99, 1), fmt(empty.ratio, 3), String(empty.non2xx)],
-    [fmt(fill), fmt(full.rps), fmt(full.p99, 1), fmt(full.ratio, 3), String(full.non2xx)]
-  ]))
-  const change = (full.ratio / empty.ratio - 1) * 100
-  console.log(`change with ${fmt(fill)} entries: ${change >= 0 ? '+' : ''}${fmt(change, 1)}% (target: within ±5%)`)
+  console.log(`\n## GET /auth/me with 0 vs ${fmt(fill)} blacklisted tokens (${rounds} rounds × ${seconds} s per server, ${connections} connections, order rotated)`)
+  console.log(`filled ${fmt(fill)} blacklist entries in ${fmt((performance.now() - started) / 1000, 1)} s (dbsize ${fmt(await fullRedis.admin.dbsize())}, used_memory ${fmt(await usedMemory(fullRedis.admin) / 1e6, 1)} MB)`)
+
+  const empty = await startServer('latchkey', env)
+  servers.push(empty)
+  const full = await startServer('latchkey', { ...env, REDIS_URL: fullRedis.url })
+  servers.push(full)
+  const session = await signUp(empty, stack, `memory.${process.pid}@example.com`)
+  const user = session.user as Record<string, string>
+  const bare = await startServer('bare', { BENCH_USER_ID: user.id!, BENCH_USER_EMAIL: user.email!, BENCH_USER_NAME: user.name!, BENCH_USER_CREATED_AT: user.createdAt! })
+  servers.push(bare)
+  const headers = { authorization: `Bearer ${session.accessToken}` }
+  const run = async (server: Server, duration = seconds): Promise<LoadResult> =>
+    await load({ url: `${server.url}/auth/me`, connections, duration, headers }) // same request for all; bare ignores the header
+
+  for (const server of [bare, empty, full]) await run(server, 2)
+  const rows: string[][] = []
+  const paired: number[] = []
+  let non2xx = 0
+  for (let round = 1; round <= rounds; round++) {
+    const order = [bare, empty, full]
+    for (let shift = 0; shift < (round - 1) % 3; shift++) order.push(order.shift()!)
+    const results = new Map<Server, LoadResult>()
+    for (const server of order) results.set(server, await run(server))
+    const [b, e, f] = [results.get(bare)!, results.get(empty)!, results.get(full)!]
+    non2xx += e.non2xx + f.non2xx
+    paired.push(f.rps / e.rps)
+    rows.push([String(round), fmt(b.rps), fmt(e.rps), `${e.p50}/${e.p99}`, fmt(e.rps / b.rps, 3), fmt(f.rps), `${f.p50}/${f.p99}`, fmt(f.rps / b.rps, 3), fmt(f.rps / e.rps, 3)])
+  }
+  console.log(table(['round', 'bare req/s', 'empty req/s', 'empty p50/p99', 'empty ratio', `${fmt(fill)} req/s`, `${fmt(fill)} p50/p99`, `${fmt(fill)} ratio`, 'full/empty'], rows))
+  // Redis's own time per MGET on each server, immune to load-generator noise.
+  const usecPerMget = async (redis: Redis): Promise<number> => Number(/^cmdstat_mget:.*usec_per_call=([\d.]+)/m.exec(await redis.info('commandstats'))?.[1] ?? NaN)
+  console.log(`redis-server time per MGET (INFO commandstats usec_per_call): empty ${fmt(await usecPerMget(stack.redis.admin), 2)} µs, ${fmt(fill)} blacklisted ${fmt(await usecPerMget(fullRedis.admin), 2)} µs`)
+  const change = (median(paired) - 1) * 100
+  console.log(`median full/empty: ${fmt(median(paired), 3)} → ${change >= 0 ? '+' : ''}${fmt(change, 1)}% with ${fmt(fill)} blacklisted tokens (target: within ±5%); non-2xx: ${non2xx}`)
 } finally {
   for (const server of servers) await server.stop()
+  await fullRedis.close()
   await stack.close()
 }

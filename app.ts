@@ -138,10 +138,12 @@ export default fp(async function app (fastify, opts: AppOptions) {
   // finish and idle connections do not hold the process open.
   fastify.addHook('preClose', async () => { fastify.server.keepAliveTimeout = 1 })
 
-  fastify.addHook('onResponse', async (request, reply) => {
+  // Callback style (no promise per request): this runs on every request, the hot path included.
+  fastify.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched'
     fastify.metrics.inc('latchkey_http_requests_total', { method: request.method, route, status: String(reply.statusCode) })
     fastify.metrics.observe('latchkey_http_request_duration_seconds', reply.elapsedTime / 1000, { method: request.method, route })
+    done()
   })
 
   await fastify.register(helmet)

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { RateLimitedError, TokenExpiredError, TokenInvalidError, TokenMissingError, withExtras } from '../../services/errors.js'
 import { createLocalRateLimit } from '../../services/local-rate-limit.js'
 import type { AccessClaims } from '../../services/revocation.js'
+import { createVerifiedTokenCache } from '../../services/verified-token-cache.js'
 import type { PublicUser } from '../../services/users.js'
 
 declare module 'fastify' {
@@ -15,6 +16,8 @@ declare module 'fastify' {
      * wherever it came from (the Bearer header, or the page-session cookie).
      */
     verifyAccessToken: (token: string) => Promise<{ claims: AccessClaims, account: PublicUser }>
+    /** Recently verified access tokens (signature and claims only; revocation is never cached). */
+    verifiedTokens: ReturnType<typeof createVerifiedTokenCache>
   }
   interface FastifyRequest {
     /** The signed-in user, set by `authenticate`. */
@@ -30,7 +33,8 @@ const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string
 
 /**
  * Bearer authentication: a per-instance per-IP limit (RATE_LIMIT_BEARER a minute, no I/O), then
- * the JWT is verified (HS256 only, exp/iat/jti/sub/sid required), then one Redis round trip
+ * the JWT is verified (HS256 only, exp/iat/jti/sub/sid required; a token verified in the last
+ * minute is found in a bounded in-memory cache instead, never past its exp), then one Redis round trip
  * decides whether it was revoked and yields the cached user. Any Redis failure propagates and
  * becomes a 503: the check fails closed.
  */
@@ -38,7 +42,13 @@ export default fp(async function authenticatePlugin (fastify) {
   fastify.decorateRequest('account', null)
   const perIp = createLocalRateLimit({ max: fastify.config.RATE_LIMIT_BEARER, windowMs: 60_000, now: fastify.clock.now })
 
-  fastify.decorate('verifyAccessToken', async function verifyAccessToken (token: string) {
+  const verifiedTokens = createVerifiedTokenCache()
+  fastify.decorate('verifiedTokens', verifiedTokens)
+
+  /** Signature and claims, from the cache of recently verified tokens when the exact string is there. */
+  function verifiedClaims (token: string): AccessClaims {
+    const cached = verifiedTokens.get(token)
+    if (cached !== undefined) return cached
     let claims: Record<string, unknown>
     try {
       claims = fastify.jwt.verify<Record<string, unknown>>(token)
@@ -46,6 +56,13 @@ export default fp(async function authenticatePlugin (fastify) {
       throw (error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? new TokenExpiredError() : new TokenInvalidError()
     }
     if (!hasClaimTypes(claims)) throw new TokenInvalidError()
+    verifiedTokens.set(token, claims)
+    return claims
+  }
+
+  fastify.decorate('verifyAccessToken', async function verifyAccessToken (token: string) {
+    const claims = verifiedClaims(token)
+    // Revocation is checked on every request, cached token or not.
     return { claims, account: await fastify.revocation.checkAccessToken(claims) }
   })
 

@@ -10,10 +10,11 @@ import sessions from './sessions.js'
  * may be cached or leak the URL through a Referer (SPEC invariant 8c).
  */
 const authRoutes: FastifyPluginAsync = async (fastify) => {
-  fastify.addHook('onSend', async (_request, reply, payload) => {
+  // Callback style (no promise per response): /auth/me is the hot path.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('cache-control', 'no-store')
     reply.header('referrer-policy', 'no-referrer')
-    return payload
+    done(null, payload)
   })
   await fastify.register(magicLink)
   await fastify.register(otp)

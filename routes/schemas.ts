@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply } from 'fastify'
+import { PAGE_HEADERS } from '../plugins/external/helmet.js'
 import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from '../services/email-address.js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../services/passwords.js'
 
@@ -63,7 +64,7 @@ export function errors<T extends Record<number, string>> (described: T): { [K in
 
 /** Sends a server-rendered page (outside the JSON response schemas). */
 export async function sendHtml (reply: FastifyReply, status: number, html: string): Promise<FastifyReply> {
-  return await reply.status(status).type('text/html; charset=utf-8').send(html)
+  return await reply.status(status).headers(PAGE_HEADERS).type('text/html; charset=utf-8').send(html)
 }
 
 export const BearerSecurity = [{ bearerAuth: [] }]

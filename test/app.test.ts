@@ -27,17 +27,29 @@ t.test('bad requests get a clear 4xx in the one error shape', async (t) => {
   t.equal(({} as Record<string, unknown>).admin, undefined, 'no prototype was polluted')
 })
 
-t.test('security headers: strict CSP, no-referrer, nosniff, no framing; no-store on auth responses', async (t) => {
+t.test('security headers: JSON gets the short API set, pages the strict page CSP; no-store on auth responses', async (t) => {
   const app = await buildApp(t, stack)
   const response = await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email: uniqueEmail('headers') } })
-  t.match(response.headers['content-security-policy'], /default-src 'self'/)
-  t.match(response.headers['content-security-policy'], /frame-ancestors 'none'/)
-  t.match(response.headers['content-security-policy'], /form-action 'self'/)
+  t.equal(response.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", 'JSON may load and frame nothing')
   t.equal(response.headers['referrer-policy'], 'no-referrer')
   t.equal(response.headers['x-content-type-options'], 'nosniff')
-  t.equal(response.headers['x-frame-options'], 'SAMEORIGIN')
+  t.equal(response.headers['x-frame-options'], 'DENY')
+  t.match(response.headers['strict-transport-security'], /max-age=\d+/)
   t.equal(response.headers['cache-control'], 'no-store')
   t.notOk(response.headers['x-powered-by'])
+  const notFound = await app.inject({ method: 'GET', url: '/nowhere' })
+  t.equal(notFound.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", 'errors too')
+
+  const page = await app.inject({ method: 'GET', url: '/' })
+  t.match(page.headers['content-type'], /text\/html/)
+  t.match(page.headers['content-security-policy'], /default-src 'self'/)
+  t.match(page.headers['content-security-policy'], /script-src 'self'/)
+  t.match(page.headers['content-security-policy'], /frame-ancestors 'none'/)
+  t.match(page.headers['content-security-policy'], /form-action 'self'/)
+  t.notMatch(page.headers['content-security-policy'], /unsafe-inline/)
+  t.equal(page.headers['x-frame-options'], 'DENY')
+  t.equal(page.headers['referrer-policy'], 'no-referrer')
+  t.equal(page.headers['cross-origin-opener-policy'], 'same-origin')
 })
 
 t.test('CORS only for configured origins, never with credentials', async (t) => {

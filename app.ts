@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastif
 import fp from 'fastify-plugin'
 import { parseTrustProxy, type Config } from './services/config.js'
 import { failedDependency } from './services/dependency-errors.js'
+import { lazyChildLogger } from './services/lazy-logger.js'
 import { ErrorCodes, isAppError, type ErrorCode, type ErrorExtras } from './services/errors.js'
 import addressLimit from './plugins/app/address-limit.js'
 import authenticate from './plugins/app/authenticate.js'
@@ -11,7 +12,6 @@ import csrf from './plugins/app/csrf.js'
 import dataLossWatch, { type DataLossWatchOptions } from './plugins/app/data-loss-watch.js'
 import mailer from './plugins/app/mailer.js'
 import services from './plugins/app/services.js'
-import cookie from './plugins/external/cookie.js'
 import cors from './plugins/external/cors.js'
 import helmet from './plugins/external/helmet.js'
 import jwt from './plugins/external/jwt.js'
@@ -50,6 +50,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
         req: (request: { method: string, url: string, ip?: string }) => ({ method: request.method, url: loggedUrl(request.url), ip: request.ip })
       }
     },
+    // The per-request child logger is made only when a request actually logs something.
+    childLoggerFactory: lazyChildLogger as unknown as FastifyServerOptions['childLoggerFactory'],
     ajv: {
       customOptions: {
         // Reject unknown properties instead of silently dropping them, and never coerce types:
@@ -140,9 +142,7 @@ export default fp(async function app (fastify, opts: AppOptions) {
 
   // Callback style (no promise per request): this runs on every request, the hot path included.
   fastify.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched'
-    fastify.metrics.inc('latchkey_http_requests_total', { method: request.method, route, status: String(reply.statusCode) })
-    fastify.metrics.observe('latchkey_http_request_duration_seconds', reply.elapsedTime / 1000, { method: request.method, route })
+    fastify.metrics.httpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
     done()
   })
 
@@ -151,7 +151,6 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(redis)
   await fastify.register(mongoose)
   await fastify.register(jwt)
-  await fastify.register(cookie)
   await fastify.register(rateLimit)
   await fastify.register(mailer)
   await fastify.register(services)

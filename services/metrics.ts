@@ -38,26 +38,58 @@ const formatLabels = (labels: Labels, extra?: [string, string]): string => {
 export function createMetrics () {
   const counters = new Map<CounterName, Map<string, Series>>()
   const histograms = new Map<HistogramName, Map<string, HistogramSeries>>()
+  const httpSeries = new Map<string, { counter: Series, histogram: HistogramSeries }>()
+
+  function counterSeries (name: CounterName, labels: Labels | undefined): Series {
+    let family = counters.get(name)
+    if (!family) counters.set(name, family = new Map())
+    const key = seriesKey(labels)
+    let series = family.get(key)
+    if (!series) family.set(key, series = { labels: labels ?? {}, value: 0 })
+    return series
+  }
+
+  function histogramSeries (name: HistogramName, labels: Labels | undefined): HistogramSeries {
+    let family = histograms.get(name)
+    if (!family) histograms.set(name, family = new Map())
+    const key = seriesKey(labels)
+    let series = family.get(key)
+    if (!series) family.set(key, series = { labels: labels ?? {}, counts: BUCKETS.map(() => 0), sum: 0, count: 0 })
+    return series
+  }
+
+  function record (series: HistogramSeries, seconds: number): void {
+    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) series.counts[i]!++
+    series.sum += seconds
+    series.count++
+  }
 
   return {
     inc (name: CounterName, labels?: Labels, by = 1): void {
-      let family = counters.get(name)
-      if (!family) counters.set(name, family = new Map())
-      const key = seriesKey(labels)
-      const series = family.get(key)
-      if (series) series.value += by
-      else family.set(key, { labels: labels ?? {}, value: by })
+      counterSeries(name, labels).value += by
     },
 
     observe (name: HistogramName, seconds: number, labels?: Labels): void {
-      let family = histograms.get(name)
-      if (!family) histograms.set(name, family = new Map())
-      const key = seriesKey(labels)
-      let series = family.get(key)
-      if (!series) family.set(key, series = { labels: labels ?? {}, counts: BUCKETS.map(() => 0), sum: 0, count: 0 })
-      for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) series.counts[i]!++
-      series.sum += seconds
-      series.count++
+      record(histogramSeries(name, labels), seconds)
+    },
+
+    /**
+     * The per-request pair (request count and latency), on the hot path: the two series of a
+     * method/route/status are looked up once and kept, so a request costs one Map lookup and no
+     * label objects.
+     */
+    httpRequest (method: string, route: string, status: number, seconds: number): void {
+      const key = `${method} ${status} ${route}`
+      let pair = httpSeries.get(key)
+      if (pair === undefined) {
+        pair = {
+          counter: counterSeries('latchkey_http_requests_total', { method, route, status: String(status) }),
+          histogram: histogramSeries('latchkey_http_request_duration_seconds', { method, route })
+        }
+        httpSeries.set(key, pair)
+      }
+      pair.counter.value++
+      record(pair.histogram, seconds)
     },
 
     /** Current value of one counter series (tests and the bench read it). */

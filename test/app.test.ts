@@ -39,6 +39,10 @@ t.test('security headers: JSON gets the short API set, pages the strict page CSP
   t.notOk(response.headers['x-powered-by'])
   const notFound = await app.inject({ method: 'GET', url: '/nowhere' })
   t.equal(notFound.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'", 'errors too')
+  const refused = await app.inject({ method: 'GET', url: '/auth/me' })
+  t.equal(refused.statusCode, 401)
+  t.same([refused.headers['cache-control'], refused.headers['referrer-policy']], ['no-store', 'no-referrer'], 'auth errors are not cached either')
+  t.notOk(refused.headers['set-cookie'], 'the API sets no cookies')
 
   const page = await app.inject({ method: 'GET', url: '/' })
   t.match(page.headers['content-type'], /text\/html/)

@@ -3,6 +3,8 @@ import fp from 'fastify-plugin'
 import { createCsrf } from '../../services/csrf.js'
 import { deriveKey } from '../../services/token-crypto.js'
 
+// Cookies are parsed only where pages are served: the page routes and the magic-link routes
+// register plugins/external/cookie.ts in their own scope, and only call these there.
 declare module 'fastify' {
   interface FastifyInstance {
     /** Ensures the CSRF cookie and returns the token to embed in a form. */
@@ -27,4 +29,4 @@ export default fp(async function csrfPlugin (fastify) {
   fastify.decorate('checkPageCsrf', function checkPageCsrf (request: FastifyRequest, formToken: string | undefined): boolean {
     return csrf.verify(request.cookies[cookieName], formToken)
   })
-}, { name: 'csrf', dependencies: ['config', 'cookie'] })
+}, { name: 'csrf', dependencies: ['config'] })

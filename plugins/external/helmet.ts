@@ -5,7 +5,7 @@ import helmet, { type HelmetOptions } from 'helmet'
 /**
  * Security headers, in two sets. Every response (JSON above all) gets the short API set of the
  * OWASP REST Security Cheat Sheet: a CSP that lets nothing load or frame it, nosniff, no framing,
- * no-referrer, HSTS, same-origin resource policy. HTML pages (`sendHtml`) get helmet's full set on
+ * no-referrer, HSTS, same-origin resource policy, and no-store. HTML pages (`sendHtml`) get helmet's full set on
  * top: a strict page CSP (no inline scripts or styles, forms post only to us) and the rest. Routes
  * that need a looser policy (the /docs UI) set their own. Each header costs a little on every
  * response, so JSON does not carry the page-only ones.
@@ -60,7 +60,10 @@ export const API_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',
-  'cross-origin-resource-policy': 'same-origin'
+  'cross-origin-resource-policy': 'same-origin',
+  // Responses carry tokens, codes and personal data: nothing is stored by browsers or proxies
+  // unless a route says otherwise (the stylesheet does).
+  'cache-control': 'no-store'
 })
 
 export default fp(async function helmetPlugin (fastify) {

@@ -7,15 +7,11 @@ import sessions from './sessions.js'
 
 /**
  * Everything under /auth. Responses here carry tokens, codes or pages opened from emails, so none
- * may be cached or leak the URL through a Referer (SPEC invariant 8c).
+ * may be cached or leak the URL through a Referer (SPEC invariant 8c): the API header set
+ * (plugins/external/helmet.ts) puts `Cache-Control: no-store` and `Referrer-Policy: no-referrer`
+ * on every response before any handler runs, so /auth needs no hook of its own (tested).
  */
 const authRoutes: FastifyPluginAsync = async (fastify) => {
-  // Callback style (no promise per response): /auth/me is the hot path.
-  fastify.addHook('onSend', (_request, reply, payload, done) => {
-    reply.header('cache-control', 'no-store')
-    reply.header('referrer-policy', 'no-referrer')
-    done(null, payload)
-  })
   await fastify.register(magicLink)
   await fastify.register(otp)
   await fastify.register(account)

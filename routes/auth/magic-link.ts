@@ -1,4 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import cookie from '../../plugins/external/cookie.js'
 import { normalizeEmail } from '../../services/email-address.js'
 import { MagicLinkGoneError, ValidationFailedError } from '../../services/errors.js'
 import { continuePage, linkExpiredPage, signupPage } from '../../views/magic-link.js'
@@ -9,6 +10,8 @@ import { Accepted, Email, errors, Name, OpaqueToken, Password, sendHtml, SignedI
 const tags = ['magic link']
 
 const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  // The verify page sets the CSRF cookie for its form.
+  await fastify.register(cookie)
   fastify.post('/magic-link', {
     ...signInLimit(fastify),
     schema: {

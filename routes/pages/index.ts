@@ -1,5 +1,6 @@
 import formbody from '@fastify/formbody'
 import type { FastifyPluginAsync } from 'fastify'
+import cookie from '../../plugins/external/cookie.js'
 import account from './account.js'
 import code from './code.js'
 import magicLinkForms from './magic-link.js'
@@ -12,6 +13,7 @@ import start from './start.js'
  * may be cached, and no URL may leak through a Referer (SPEC invariant 8c).
  */
 const pageRoutes: FastifyPluginAsync = async (fastify) => {
+  await fastify.register(cookie)
   await fastify.register(formbody, { bodyLimit: 16 * 1024 })
   fastify.addHook('onSend', async (_request, reply, payload) => {
     reply.header('cache-control', 'no-store')

@@ -69,6 +69,12 @@ export function createMetrics () {
       counterSeries(name, labels).value += by
     },
 
+    /** A handle on one counter series, for hot paths: incrementing it allocates nothing. */
+    counter (name: CounterName, labels?: Labels): { inc: () => void } {
+      const series = counterSeries(name, labels)
+      return { inc: () => { series.value++ } }
+    },
+
     observe (name: HistogramName, seconds: number, labels?: Labels): void {
       record(histogramSeries(name, labels), seconds)
     },

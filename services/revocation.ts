@@ -45,6 +45,8 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
   metrics: Metrics
 }) {
   const accessTtlMs = accessTokenTtl * 1000
+  const cacheHits = metrics.counter('latchkey_user_cache_total', { result: 'hit' })
+  const cacheMisses = metrics.counter('latchkey_user_cache_total', { result: 'miss' })
   const cacheTtl = (): number => userCacheTtl + randomInt(0, Math.ceil(userCacheTtl / 10) + 1)
 
   async function rebuildUserState (claims: AccessClaims): Promise<PublicUser> {
@@ -98,10 +100,10 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       if (tokenRevoked != null || sessionRevoked != null) throw new TokenRevokedError()
       if (validAfter != null && claims.iat < Number(validAfter)) throw new TokenRevokedError()
       if (user != null) {
-        metrics.inc('latchkey_user_cache_total', { result: 'hit' })
+        cacheHits.inc()
         return JSON.parse(user) as PublicUser
       }
-      metrics.inc('latchkey_user_cache_total', { result: 'miss' })
+      cacheMisses.inc()
       return await rebuildUserState(claims)
     },
 

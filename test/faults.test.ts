@@ -1,21 +1,12 @@
 import type { InjectOptions } from 'fastify'
 import t from 'tap'
-import { bearer, buildApp, codeFrom, json, signUp, startStack, timed, uniqueEmail } from './helper.js'
+import { bearer, buildApp, codeFrom, json, pollUntil, signUp, startStack, timed, uniqueEmail } from './helper.js'
 
 /**
  * Faults across the whole API, with the real servers stopped and restarted (issue 5, invariants 3,
  * 4 and 9): which routes answer 503, how fast, what keeps working, and that service comes back by itself.
  */
 const stack = await startStack(t)
-
-async function until (check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return true
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  return false
-}
 
 t.test('Redis down: every route that needs it is a 503 within ~1 s; /ready says why; it comes back by itself', async (t) => {
   const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
@@ -52,7 +43,7 @@ t.test('Redis down: every route that needs it is a 503 within ~1 s; /ready says 
 
   await stack.redis.start()
   restarted = true
-  t.ok(await until(async () => (await app.inject({ method: 'GET', url: '/ready' })).statusCode === 200), '/ready recovers')
+  t.equal(await pollUntil(async () => (await app.inject({ method: 'GET', url: '/ready' })).statusCode, (code) => code === 200, { timeoutMs: 10_000 }), 200, '/ready recovers')
   t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers })).statusCode, 200, 'the token works again')
   t.equal((await app.inject({ method: 'POST', url: '/todos', headers, payload: { title: 'kept' } })).statusCode, 201)
 })
@@ -94,7 +85,7 @@ t.test('MongoDB down: cached /auth/me keeps working; routes that need MongoDB ar
 
   await stack.mongo.start()
   restarted = true
-  t.ok(await until(async () => (await app.inject({ method: 'GET', url: '/ready' })).statusCode === 200), '/ready recovers')
+  t.equal(await pollUntil(async () => (await app.inject({ method: 'GET', url: '/ready' })).statusCode, (code) => code === 200, { timeoutMs: 10_000 }), 200, '/ready recovers')
   t.equal((await app.inject({ method: 'GET', url: '/todos', headers })).statusCode, 200, 'todos are back')
   const refreshed = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
   t.equal(refreshed.statusCode, 200, 'the refresh token was not burnt by the outage')

@@ -9,6 +9,8 @@ import { startFerretDb, type FerretDb } from './stack/ferretdb.js'
 import { startRedisServer, type RedisServer } from './stack/redis-server.js'
 import { startSmtpSink, type SmtpSink } from './stack/smtp-sink.js'
 
+export { pollUntil } from './poll.js'
+
 /** The real backing services of one test file: redis-server, FerretDB and an SMTP sink. */
 export interface Stack {
   redis: RedisServer

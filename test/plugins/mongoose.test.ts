@@ -4,6 +4,7 @@ import configPlugin from '../../plugins/app/config.js'
 import mongoosePlugin, { connectMongo } from '../../plugins/external/mongoose.js'
 import { failedDependency } from '../../services/dependency-errors.js'
 import { loadConfig } from '../../services/config.js'
+import { pollUntil } from '../poll.js'
 import { freePort } from '../stack/ports.js'
 import { startFerretDb } from '../stack/ferretdb.js'
 
@@ -38,9 +39,7 @@ t.test('operations fail within MONGODB_TIMEOUT while the server is down, and wor
   t.ok(Date.now() - started < 2_000, `within ${Date.now() - started} ms`)
 
   await server.start()
-  const deadline = Date.now() + 10_000
-  let found = null
-  while (found === null && Date.now() < deadline) found = await things.findOne({ n: 1 }).catch(() => null)
+  const found = await pollUntil(async () => await things.findOne({ n: 1 }).catch(() => null), (doc) => doc !== null, { timeoutMs: 10_000, intervalMs: 50 })
   t.ok(found, 'reconnected by itself')
 })
 

@@ -2,6 +2,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import configPlugin from '../../plugins/app/config.js'
 import redisPlugin, { connectRedis, createRedisClient } from '../../plugins/external/redis.js'
+import { pollUntil } from '../poll.js'
 import { freePort } from '../stack/ports.js'
 import { startRedisServer } from '../stack/redis-server.js'
 import { loadConfig } from '../../services/config.js'
@@ -39,8 +40,7 @@ t.test('fails fast while Redis is down, times out while it hangs, recovers by it
   t.ok(Date.now() - started < 100, `rejected in ${Date.now() - started} ms (no offline queue)`)
 
   await server.start()
-  const deadline = Date.now() + 5_000
-  while (app.redis.status !== 'ready' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  await pollUntil(async () => app.redis.status, (status) => status === 'ready', { intervalMs: 50 })
   t.equal(await app.redis.ping(), 'PONG', 'reconnected without help')
 
   server.pause()

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { bearer, buildApp, json, linkFrom, signUp, startStack, timed, tokenFrom, uniqueEmail } from '../../helper.js'
+import { bearer, buildApp, json, linkFrom, pollUntil, signUp, startStack, timed, tokenFrom, uniqueEmail } from '../../helper.js'
 
 const stack = await startStack(t)
 
@@ -348,12 +348,7 @@ t.test('invariant 4: Redis stopped → 503 within ~1 s, and the service recovers
 
   await stack.redis.start()
   restarted = true
-  const deadline = Date.now() + 5_000
-  let status = 0
-  while (Date.now() < deadline && status !== 200) {
-    status = (await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })).statusCode
-    if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  const status = await pollUntil(async () => (await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })).statusCode, (code) => code === 200)
   t.equal(status, 200, 'back to 200 once Redis returns (empty: the user is rebuilt from MongoDB)')
 })
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { redisKeys } from '../../../services/redis-keys.js'
 import { hashToken } from '../../../services/token-crypto.js'
 import { mongoCommandsDuring, redisCommandsDuring } from '../../counters.js'
-import { bearer, buildApp, json, signUp, startStack, testConfig, tokenFrom, type SignedInUser } from '../../helper.js'
+import { bearer, buildApp, json, pollUntil, type SignedInUser, signUp, startStack, testConfig, tokenFrom } from '../../helper.js'
 import { decodeJwt, forgeJwt } from '../../jwt-forgery.js'
 import type { FastifyInstance } from 'fastify'
 
@@ -260,9 +260,7 @@ t.test('invariant 4b: a token revoked before Redis lost its data is still refuse
   t.equal(json(await me(app, revoked.accessToken)).code, 'TOKEN_REVOKED', 'the logged-out token is refused after a flush, even with the user cached again')
 
   await stack.redis.restart()
-  const deadline = Date.now() + 5_000
-  let status = 0
-  while (Date.now() < deadline && (status = (await me(app, revoked.accessToken)).statusCode) === 503) await new Promise((resolve) => setTimeout(resolve, 100))
+  const status = await pollUntil(async () => (await me(app, revoked.accessToken)).statusCode, (code) => code !== 503)
   t.equal(status, 401, 'refused after Redis restarts empty')
   t.equal((await me(app, live.accessToken)).statusCode, 200, 'the live token still works')
 
@@ -277,8 +275,7 @@ t.test('the service notices that Redis lost its data', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 120))
   t.equal(app.metrics.value('latchkey_redis_data_loss_total'), 0, 'no loss while the marker is there')
   await stack.redis.admin.flushall()
-  const deadline = Date.now() + 2_000
-  while (app.metrics.value('latchkey_redis_data_loss_total') === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  await pollUntil(async () => app.metrics.value('latchkey_redis_data_loss_total'), (count) => count > 0, { timeoutMs: 2_000, intervalMs: 20 })
   t.equal(app.metrics.value('latchkey_redis_data_loss_total'), 1, 'the flush is noticed once')
   t.ok(await stack.redis.admin.get('lk:epoch'), 'and the marker is set again')
 })
@@ -302,8 +299,6 @@ t.test('Redis down → bearer requests get 503 within ~1 s, never a pass', async
   }
   await stack.redis.start()
   restarted = true
-  const deadline = Date.now() + 5_000
-  let status = 0
-  while (Date.now() < deadline && (status = (await refresh(app, refreshToken)).statusCode) === 503) await new Promise((resolve) => setTimeout(resolve, 100))
+  const status = await pollUntil(async () => (await refresh(app, refreshToken)).statusCode, (code) => code !== 503)
   t.equal(status, 200, 'refresh works once Redis is back')
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { redisCommandsDuring } from '../../counters.js'
-import { bearer, buildApp, json, signUp, startStack } from '../../helper.js'
+import { bearer, buildApp, json, pollUntil, signUp, startStack } from '../../helper.js'
 import { decodeJwt } from '../../jwt-forgery.js'
 import type { FastifyInstance } from 'fastify'
 
@@ -29,9 +29,7 @@ t.test('logout-all and a Redis outage are not hidden by the cache', async (t) =>
   await stack.redis.stop()
   t.equal((await me(app, accessToken)).statusCode, 503, 'Redis down: 503, never a pass from the cache')
   await stack.redis.start()
-  const deadline = Date.now() + 5_000
-  let status = 0
-  while (Date.now() < deadline && (status = (await me(app, accessToken)).statusCode) === 503) await new Promise((resolve) => setTimeout(resolve, 100))
+  const status = await pollUntil(async () => (await me(app, accessToken)).statusCode, (code) => code !== 503)
   t.equal(status, 200, 'back after Redis returns (empty: the state is rebuilt from MongoDB)')
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(accessToken) })).statusCode, 204)
   t.equal(json(await me(app, accessToken)).code, 'TOKEN_REVOKED')

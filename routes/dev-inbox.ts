@@ -21,7 +21,6 @@ const devInboxRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: HtmlPage('The inbox page'), ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' }) }
     }
   }, async (_request, reply) => {
-    reply.header('cache-control', 'no-store')
     return await sendHtml(reply, 200, devInboxPage({ messages: outbox.messages(), appUrl: fastify.config.APP_URL }))
   })
 }

@@ -10,16 +10,13 @@ import start from './start.js'
  * The built-in pages: a start page, the page a magic link opens, a code page and an account page.
  * Server-rendered, no scripts, forms POST with a per-form CSRF token (plus SameSite cookies).
  * Form bodies are parsed only in this scope; the rest of the API stays JSON-only. Nothing here
- * may be cached, and no URL may leak through a Referer (SPEC invariant 8c).
+ * may be cached, and no URL may leak through a Referer (SPEC invariant 8c): the API header set
+ * (plugins/external/helmet.ts) sends `Cache-Control: no-store` and `Referrer-Policy: no-referrer`
+ * on every response, pages included (tested).
  */
 const pageRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(cookie)
   await fastify.register(formbody, { bodyLimit: 16 * 1024 })
-  fastify.addHook('onSend', async (_request, reply, payload) => {
-    reply.header('cache-control', 'no-store')
-    reply.header('referrer-policy', 'no-referrer')
-    return payload
-  })
   await fastify.register(start)
   await fastify.register(code)
   await fastify.register(magicLinkForms)

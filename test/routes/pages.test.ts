@@ -268,6 +268,7 @@ t.test('/metrics: Prometheus text with the request, cache, email and revocation 
   const metrics = await app.inject({ method: 'GET', url: '/metrics' })
   t.equal(metrics.statusCode, 200)
   t.match(metrics.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+  t.equal(metrics.headers['cache-control'], 'no-store', 'never cached by a proxy')
   const text = metrics.body
   t.match(text, /latchkey_http_requests_total\{method="POST",route="\/auth\/signup",status="201"\} 1\n/)
   t.match(text, /latchkey_http_request_duration_seconds_bucket\{method="GET",route="\/auth\/me",le="\+Inf"\} 2\n/)

@@ -72,6 +72,15 @@ export function isAppError (error: unknown): error is InstanceType<AppErrorConst
   return error instanceof Error && [...appErrors].some((ctor) => error instanceof ctor)
 }
 
+/**
+ * True for an answer that settles the request (a 4xx app error): a link or code consumed on the
+ * way stays consumed. Anything else (a dependency down, a bug) is not final, and the caller puts
+ * what it consumed back so the person can retry.
+ */
+export function isFinalAnswer (error: unknown): boolean {
+  return isAppError(error) && error.statusCode !== undefined && error.statusCode < 500
+}
+
 /** Attaches a Retry-After delay (seconds) and/or extra body fields to an error. */
 export function withExtras<E extends Error> (error: E, extras: ErrorExtras): E & ErrorExtras {
   return Object.assign(error, extras)

@@ -2,9 +2,9 @@ import type { Redis } from 'ioredis'
 import { Types } from 'mongoose'
 import type { EmailThrottle } from './email-throttle.js'
 import type { FailureCeiling } from './failure-ceiling.js'
-import { EmailTakenError, EmailUnavailableError, isAppError, MagicLinkGoneError, MagicLinkRejectedError, RedirectNotAllowedError } from './errors.js'
+import { EmailTakenError, isFinalAnswer, MagicLinkGoneError, MagicLinkRejectedError, RedirectNotAllowedError } from './errors.js'
 import { magicLinkEmail } from './mail-templates.js'
-import { MailDeliveryError, type Mailer } from './mailer.js'
+import { deliverOrUndo, type Mailer } from './mailer.js'
 import type { Metrics } from './metrics.js'
 import type { Models } from './models/index.js'
 import type { PasswordHasher } from './passwords.js'
@@ -94,8 +94,7 @@ export function createMagicLinkService ({ redis, models, users, sessions, passwo
     try {
       return await work()
     } catch (error) {
-      const final = isAppError(error) && error.statusCode !== undefined && error.statusCode < 500
-      if (!final) await restore(token, record).catch(() => {})
+      if (!isFinalAnswer(error)) await restore(token, record).catch(() => {})
       throw error
     }
   }
@@ -119,15 +118,8 @@ export function createMagicLinkService ({ redis, models, users, sessions, passwo
       await redis.set(linkKey, JSON.stringify(record), 'EX', ttlSeconds)
 
       const link = `${verifyUrl}?token=${token}`
-      try {
-        await mailer.send({ to: email, ...magicLinkEmail({ purpose, link, ttlSeconds }) })
-        metrics.inc('latchkey_emails_total', { kind: 'magic-link', result: 'sent' })
-      } catch (error) {
-        if (!(error instanceof MailDeliveryError)) throw error
-        metrics.inc('latchkey_emails_total', { kind: 'magic-link', result: 'failed' })
-        await Promise.all([redis.del(linkKey), throttle.returnEmailSlot(key)])
-        throw new EmailUnavailableError({ cause: error })
-      }
+      await deliverOrUndo(mailer, metrics, 'magic-link', { to: email, ...magicLinkEmail({ purpose, link, ttlSeconds }) },
+        async () => await Promise.all([redis.del(linkKey), throttle.returnEmailSlot(key)]))
     },
 
     /** Looks at a link without consuming it (mail scanners follow links). */

@@ -1,5 +1,7 @@
 import nodemailer from 'nodemailer'
+import { EmailUnavailableError } from './errors.js'
 import type { MailContent } from './mail-templates.js'
+import type { Metrics } from './metrics.js'
 
 export interface OutgoingMail extends MailContent {
   to: string
@@ -79,5 +81,22 @@ export function createMemoryMailer ({ limit = 100 }: { limit?: number } = {}): M
     },
     close () {},
     messages: () => [...messages]
+  }
+}
+
+/**
+ * Sends the email that carries a new link or code, and counts it. When delivery fails (refused,
+ * or slower than SMTP_TIMEOUT) `undo` removes what the email carried and gives the email slot
+ * back, so nothing live is left behind, and the caller gets 503 EMAIL_UNAVAILABLE.
+ */
+export async function deliverOrUndo (mailer: Mailer, metrics: Metrics, kind: 'magic-link' | 'otp', mail: OutgoingMail, undo: () => Promise<unknown>): Promise<void> {
+  try {
+    await mailer.send(mail)
+    metrics.inc('latchkey_emails_total', { kind, result: 'sent' })
+  } catch (error) {
+    if (!(error instanceof MailDeliveryError)) throw error
+    metrics.inc('latchkey_emails_total', { kind, result: 'failed' })
+    await undo()
+    throw new EmailUnavailableError({ cause: error })
   }
 }

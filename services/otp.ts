@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis'
 import type { EmailThrottle } from './email-throttle.js'
 import type { FailureCeiling } from './failure-ceiling.js'
-import { EmailTakenError, EmailUnavailableError, isAppError, OtpExpiredError, OtpInvalidError, OtpLockedError, withExtras } from './errors.js'
+import { EmailTakenError, isFinalAnswer, OtpExpiredError, OtpInvalidError, OtpLockedError, withExtras } from './errors.js'
 import type { SignedIn } from './magic-link.js'
 import { otpEmail } from './mail-templates.js'
-import { MailDeliveryError, type Mailer } from './mailer.js'
+import { deliverOrUndo, type Mailer } from './mailer.js'
 import type { Metrics } from './metrics.js'
 import { redisKeys } from './redis-keys.js'
 import { defineScript } from './redis-script.js'
@@ -136,15 +136,8 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
       const stored = codeHmac(address, code)
       const key = redisKeys.otp(address)
       await storeScript(redis, [key], [stored, clock.now(), ttlSeconds * 1000])
-      try {
-        await mailer.send({ to: email, ...otpEmail({ code, ttlSeconds }) })
-        metrics.inc('latchkey_emails_total', { kind: 'otp', result: 'sent' })
-      } catch (error) {
-        if (!(error instanceof MailDeliveryError)) throw error
-        metrics.inc('latchkey_emails_total', { kind: 'otp', result: 'failed' })
-        await Promise.all([dropScript(redis, [key], [stored]), throttle.returnEmailSlot(address)])
-        throw new EmailUnavailableError({ cause: error })
-      }
+      await deliverOrUndo(mailer, metrics, 'otp', { to: email, ...otpEmail({ code, ttlSeconds }) },
+        async () => await Promise.all([dropScript(redis, [key], [stored]), throttle.returnEmailSlot(address)]))
     },
 
     /**
@@ -178,8 +171,7 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
         return { user: toPublicUser(user), ...pair, created: isNew }
       } catch (error) {
         // No final answer (a dependency failed): the code lives again for the rest of its life.
-        const final = isAppError(error) && error.statusCode !== undefined && error.statusCode < 500
-        if (!final && Number(ttlLeft) > 0) await restoreScript(redis, [key], [given, attempts ?? 0, created ?? clock.now(), ttlLeft ?? 0]).catch(() => {})
+        if (!isFinalAnswer(error) && Number(ttlLeft) > 0) await restoreScript(redis, [key], [given, attempts ?? 0, created ?? clock.now(), ttlLeft ?? 0]).catch(() => {})
         throw error
       }
     }

@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app, { serverOptions } from './app.js'
-import { ConfigError, loadConfig, type Config } from './services/config.js'
+import { ConfigError, loadConfig, type Config } from './services/infrastructure/config.js'
 
 /** Process concerns only: configuration, logger, graceful shutdown, listen. */
 let config: Config

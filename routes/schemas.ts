@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply } from 'fastify'
 import { PAGE_HEADERS } from '../plugins/external/helmet.js'
-import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from '../services/email-address.js'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../services/passwords.js'
+import { EMAIL_MAX_LENGTH, EMAIL_PATTERN } from '../services/email/email-address.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../services/accounts/passwords.js'
 
 /** Schemas shared by route files. Every object is closed (additionalProperties: false). */
 export const Email = Type.String({

@@ -1,5 +1,5 @@
-import type { CapturedMail } from '../services/mailer.js'
-import type { PublicUser } from '../services/users.js'
+import type { CapturedMail } from '../services/email/mailer.js'
+import type { PublicUser } from '../services/accounts/users.js'
 import { escapeHtml, page } from './layout.js'
 
 /** Server-rendered pages of the sign-in flow. Every value is escaped; no scripts, no inline styles. */

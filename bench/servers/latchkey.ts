@@ -8,7 +8,7 @@
  */
 import Fastify from 'fastify'
 import app, { serverOptions } from '../../app.js'
-import { loadConfig } from '../../services/config.js'
+import { loadConfig } from '../../services/infrastructure/config.js'
 
 const config = loadConfig(process.env)
 const server = Fastify(serverOptions(config))

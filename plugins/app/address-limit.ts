@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { normalizeEmail } from '../../services/email-address.js'
-import { RateLimitedError, withExtras } from '../../services/errors.js'
+import { normalizeEmail } from '../../services/email/email-address.js'
+import { RateLimitedError, withExtras } from '../../services/infrastructure/errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

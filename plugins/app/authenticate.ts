@@ -1,11 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { normalizeIP } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
-import { RateLimitedError, TokenExpiredError, TokenInvalidError, TokenMissingError, withExtras } from '../../services/errors.js'
-import { createLocalRateLimit } from '../../services/local-rate-limit.js'
-import type { AccessClaims } from '../../services/revocation.js'
-import { createVerifiedTokenCache } from '../../services/verified-token-cache.js'
-import type { PublicUser } from '../../services/users.js'
+import { RateLimitedError, TokenExpiredError, TokenInvalidError, TokenMissingError, withExtras } from '../../services/infrastructure/errors.js'
+import { createLocalRateLimit } from '../../services/infrastructure/local-rate-limit.js'
+import type { AccessClaims } from '../../services/sessions/revocation.js'
+import { createVerifiedTokenCache } from '../../services/tokens/verified-token-cache.js'
+import type { PublicUser } from '../../services/accounts/users.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

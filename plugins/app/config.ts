@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
-import type { Config } from '../../services/config.js'
-import { createMetrics, type Metrics } from '../../services/metrics.js'
-import type { Clock } from '../../services/revocation.js'
+import type { Config } from '../../services/infrastructure/config.js'
+import { createMetrics, type Metrics } from '../../services/infrastructure/metrics.js'
+import type { Clock } from '../../services/infrastructure/clock.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { createCsrf } from '../../services/csrf.js'
-import { deriveKey } from '../../services/token-crypto.js'
+import { createCsrf } from '../../services/tokens/csrf.js'
+import { deriveKey } from '../../services/tokens/token-crypto.js'
 
 // Cookies are parsed only where pages are served: the page routes and the magic-link routes
 // register plugins/external/cookie.ts in their own scope, and only call these there.

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createMemoryMailer, createSmtpMailer, type CapturedMail, type Mailer } from '../../services/mailer.js'
+import { createMemoryMailer, createSmtpMailer, type CapturedMail, type Mailer } from '../../services/email/mailer.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,6 +1,6 @@
 import cors from '@fastify/cors'
 import fp from 'fastify-plugin'
-import { splitList } from '../../services/config.js'
+import { splitList } from '../../services/infrastructure/config.js'
 
 /**
  * CORS only for the origins in CORS_ORIGINS (none by default). Bearer tokens travel in the

@@ -1,6 +1,6 @@
 import fastifyJwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
-import type { AccessClaims } from '../../services/revocation.js'
+import type { AccessClaims } from '../../services/sessions/revocation.js'
 
 declare module '@fastify/jwt' {
   interface FastifyJWT {

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import mongoose, { type Connection } from 'mongoose'
-import type { Config } from '../../services/config.js'
+import type { Config } from '../../services/infrastructure/config.js'
 import { createModels, ensureIndexes, type Models } from '../../services/models/index.js'
 import { describeUrl } from './redis.js'
 

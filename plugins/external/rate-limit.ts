@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
-import { RateLimitedError, withExtras } from '../../services/errors.js'
-import { redisKeys } from '../../services/redis-keys.js'
+import { RateLimitedError, withExtras } from '../../services/infrastructure/errors.js'
+import { redisKeys } from '../../services/infrastructure/redis-keys.js'
 
 /**
  * @fastify/rate-limit on the Redis store, shared by every instance, failing closed

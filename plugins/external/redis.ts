@@ -1,7 +1,7 @@
 import fastifyRedis from '@fastify/redis'
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
-import type { Config } from '../../services/config.js'
+import type { Config } from '../../services/infrastructure/config.js'
 
 /** Where a URL points, without credentials: safe to log. */
 export const describeUrl = (url: string): string => {

@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { TokenRevokedError } from '../../services/errors.js'
+import { TokenRevokedError } from '../../services/infrastructure/errors.js'
 import { bearerOnly } from '../route-options.js'
 import { BearerSecurity, errors, Name, PublicUser } from '../schemas.js'
 

@@ -1,5 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { normalizeEmail } from '../../services/email-address.js'
+import { normalizeEmail } from '../../services/email/email-address.js'
 import { clientInfo } from '../client-info.js'
 import { signInLimit } from '../route-options.js'
 import { Email, errors, SignedIn } from '../schemas.js'

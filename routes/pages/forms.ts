@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox'
-import type { ErrorExtras } from '../../services/errors.js'
+import type { ErrorExtras } from '../../services/infrastructure/errors.js'
 
 /** Shared pieces of the page routes' form handling. */
 export const tags = ['pages']

@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { isAppError } from '../../services/errors.js'
-import type { AccessClaims } from '../../services/revocation.js'
-import type { SignedIn } from '../../services/magic-link.js'
-import type { TokenPair } from '../../services/sessions.js'
-import type { PublicUser } from '../../services/users.js'
+import { isAppError } from '../../services/infrastructure/errors.js'
+import type { AccessClaims } from '../../services/sessions/revocation.js'
+import type { SignedIn, TokenPair } from '../../services/sessions/sessions.js'
+import type { PublicUser } from '../../services/accounts/users.js'
 import { clientInfo } from '../client-info.js'
 
 /**

@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { isValidEmail, normalizeEmail } from '../../services/email-address.js'
-import { EmailRateLimitedError, EmailUnavailableError, type ErrorExtras } from '../../services/errors.js'
+import { isValidEmail, normalizeEmail } from '../../services/email/email-address.js'
+import { EmailRateLimitedError, EmailUnavailableError, type ErrorExtras } from '../../services/infrastructure/errors.js'
 import { checkInboxPage, formExpiredPage, startPage } from '../../views/pages.js'
 import { signInLimit } from '../route-options.js'
 import { errors, HtmlPage, sendHtml } from '../schemas.js'

@@ -2,7 +2,7 @@ import { Schema, type Connection, type InferSchemaType, type Types } from 'mongo
 
 /**
  * A signed-in device. The source of truth for revocation: Redis only mirrors it (see
- * services/revocation.ts). Revoked sessions are kept (revokedAt set) rather than deleted, so the
+ * services/sessions/revocation.ts). Revoked sessions are kept (revokedAt set) rather than deleted, so the
  * mirror can be rebuilt after Redis loses its data.
  */
 const sessionSchema = new Schema({

@@ -5,7 +5,7 @@ import redisPlugin, { connectRedis, createRedisClient } from '../../plugins/exte
 import { pollUntil } from '../poll.js'
 import { freePort } from '../stack/ports.js'
 import { startRedisServer } from '../stack/redis-server.js'
-import { loadConfig } from '../../services/config.js'
+import { loadConfig } from '../../services/infrastructure/config.js'
 
 const server = await startRedisServer()
 t.teardown(async () => { await server.close() })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { redisKeys } from '../../../services/redis-keys.js'
+import { redisKeys } from '../../../services/infrastructure/redis-keys.js'
 import { buildApp, json, startStack, tokenFrom, uniqueEmail } from '../../helper.js'
 
 const stack = await startStack(t)

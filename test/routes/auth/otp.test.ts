@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { redisKeys } from '../../../services/redis-keys.js'
-import { randomCode } from '../../../services/token-crypto.js'
+import { redisKeys } from '../../../services/infrastructure/redis-keys.js'
+import { randomCode } from '../../../services/tokens/token-crypto.js'
 import { bearer, buildApp, codeFrom, json, signUp, startStack, timed, uniqueEmail, type Stack } from '../../helper.js'
 
 /**

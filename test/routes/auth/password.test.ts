@@ -1,6 +1,6 @@
 import { hash, verify } from '@node-rs/argon2'
 import t from 'tap'
-import { ARGON2_OPTIONS } from '../../../services/passwords.js'
+import { ARGON2_OPTIONS } from '../../../services/accounts/passwords.js'
 import { buildApp, json, signUp, startStack, tokenFrom, uniqueEmail } from '../../helper.js'
 
 const stack = await startStack(t)

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { redisKeys } from '../../../services/redis-keys.js'
-import { hashToken } from '../../../services/token-crypto.js'
+import { redisKeys } from '../../../services/infrastructure/redis-keys.js'
+import { hashToken } from '../../../services/tokens/token-crypto.js'
 import { mongoCommandsDuring, redisCommandsDuring } from '../../counters.js'
 import { bearer, buildApp, json, pollUntil, type SignedInUser, signUp, startStack, testConfig, tokenFrom } from '../../helper.js'
 import { decodeJwt, forgeJwt } from '../../jwt-forgery.js'

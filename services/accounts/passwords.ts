@@ -1,5 +1,5 @@
 import { hash, verify } from '@node-rs/argon2'
-import { randomToken } from './token-crypto.js'
+import { randomToken } from '../tokens/token-crypto.js'
 
 /**
  * argon2id at OWASP's minimum profile (m=19 MiB, t=2, p=1; SPEC invariant 9b). Unknown addresses

@@ -1,4 +1,4 @@
-import type { AccessClaims } from './revocation.js'
+import type { AccessClaims } from '../sessions/revocation.js'
 
 /**
  * Access tokens whose signature and claims were verified a moment ago, keyed by the exact token

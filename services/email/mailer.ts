@@ -1,7 +1,7 @@
 import nodemailer from 'nodemailer'
-import { EmailUnavailableError } from './errors.js'
+import { EmailUnavailableError } from '../infrastructure/errors.js'
 import type { MailContent } from './mail-templates.js'
-import type { Metrics } from './metrics.js'
+import type { Metrics } from '../infrastructure/metrics.js'
 
 export interface OutgoingMail extends MailContent {
   to: string

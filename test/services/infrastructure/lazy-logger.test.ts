@@ -1,6 +1,6 @@
 import { pino } from 'pino'
 import t from 'tap'
-import { lazyChildLogger, type ParentLogger } from '../../services/lazy-logger.js'
+import { lazyChildLogger, type ParentLogger } from '../../../services/infrastructure/lazy-logger.js'
 
 t.test('the request logger becomes a real child only when it logs at an enabled level', async (t) => {
   const lines: string[] = []

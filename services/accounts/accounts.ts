@@ -1,12 +1,13 @@
-import { InvalidCredentialsError, RateLimitedError } from './errors.js'
+import { InvalidCredentialsError, RateLimitedError } from '../infrastructure/errors.js'
 import type { FailureCeiling } from './failure-ceiling.js'
-import type { Metrics } from './metrics.js'
-import type { Models } from './models/index.js'
+import type { Metrics } from '../infrastructure/metrics.js'
+import type { Models } from '../models/index.js'
 import type { PasswordHasher } from './passwords.js'
-import type { Clock, RevocationService } from './revocation.js'
-import type { ClientInfo, SessionService } from './sessions.js'
+import type { Clock } from '../infrastructure/clock.js'
+import type { RevocationService } from '../sessions/revocation.js'
+import type { ClientInfo, SessionService } from '../sessions/sessions.js'
 import { toPublicUser, type UserService } from './users.js'
-import type { SignedIn } from './magic-link.js'
+import type { SignedIn } from '../sessions/sessions.js'
 
 /** Account-level flows that span users, sessions and revocation. */
 export function createAccountService ({ models, users, sessions, revocation, passwords, failureCeiling, addressKey, clock, metrics }: {

@@ -1,7 +1,7 @@
 import { isValidObjectId } from 'mongoose'
-import { EmailTakenError } from './errors.js'
-import type { Models } from './models/index.js'
-import type { UserDocument, UserFields } from './models/user.js'
+import { EmailTakenError } from '../infrastructure/errors.js'
+import type { Models } from '../models/index.js'
+import type { UserDocument, UserFields } from '../models/user.js'
 
 /** The user as the API shows it (and as Redis caches it). */
 export interface PublicUser {

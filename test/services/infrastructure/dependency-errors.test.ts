@@ -1,5 +1,5 @@
 import t from 'tap'
-import { failedDependency } from '../../services/dependency-errors.js'
+import { failedDependency } from '../../../services/infrastructure/dependency-errors.js'
 
 t.test('outages are told apart from bugs, and attributed to the right server', async (t) => {
   const errno = (message: string, code: string, stack?: string) => {

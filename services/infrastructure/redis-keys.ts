@@ -36,7 +36,7 @@ export const redisKeys = {
   revokedSession: (userId: string, sessionId: string) => `${PREFIX}s${userTag(userId)}${sessionId}`,
   /** Blacklisted access-token jti, kept for the token's remaining lifetime. */
   revokedToken: (userId: string, jti: string) => `${PREFIX}b${userTag(userId)}${jti}`,
-  /** Configuration marker: its absence means Redis lost its data (see services/revocation.ts). */
+  /** Configuration marker: its absence means Redis lost its data (see services/sessions/revocation.ts). */
   dataEpoch: `${PREFIX}epoch`,
   /** Prefix of the counters @fastify/rate-limit keeps. */
   rateLimitPrefix: `${PREFIX}rl:`

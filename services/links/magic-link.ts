@@ -1,19 +1,19 @@
 import type { Redis } from 'ioredis'
 import { Types } from 'mongoose'
-import type { EmailThrottle } from './email-throttle.js'
-import type { FailureCeiling } from './failure-ceiling.js'
-import { EmailTakenError, isFinalAnswer, MagicLinkGoneError, MagicLinkRejectedError, RedirectNotAllowedError } from './errors.js'
-import { magicLinkEmail } from './mail-templates.js'
-import { deliverOrUndo, type Mailer } from './mailer.js'
-import type { Metrics } from './metrics.js'
-import type { Models } from './models/index.js'
-import type { PasswordHasher } from './passwords.js'
-import { redisKeys } from './redis-keys.js'
-import { defineScript } from './redis-script.js'
-import type { Clock } from './revocation.js'
-import type { ClientInfo, SessionService, TokenPair } from './sessions.js'
-import { hashToken, randomToken } from './token-crypto.js'
-import { toPublicUser, type PublicUser, type UserService } from './users.js'
+import type { EmailThrottle } from '../email/email-throttle.js'
+import type { FailureCeiling } from '../accounts/failure-ceiling.js'
+import { EmailTakenError, isFinalAnswer, MagicLinkGoneError, MagicLinkRejectedError, RedirectNotAllowedError } from '../infrastructure/errors.js'
+import { magicLinkEmail } from '../email/mail-templates.js'
+import { deliverOrUndo, type Mailer } from '../email/mailer.js'
+import type { Metrics } from '../infrastructure/metrics.js'
+import type { Models } from '../models/index.js'
+import type { PasswordHasher } from '../accounts/passwords.js'
+import { redisKeys } from '../infrastructure/redis-keys.js'
+import { defineScript } from '../infrastructure/redis-script.js'
+import type { Clock } from '../infrastructure/clock.js'
+import type { ClientInfo, SessionService, SignedIn } from '../sessions/sessions.js'
+import { hashToken, randomToken } from '../tokens/token-crypto.js'
+import { toPublicUser, type UserService } from '../accounts/users.js'
 
 export type MagicLinkPurpose = 'signup' | 'login'
 
@@ -25,11 +25,6 @@ interface MagicLinkRecord {
   userId?: string
   redirectTo?: string
   createdAt: number
-}
-
-export interface SignedIn extends TokenPair {
-  user: PublicUser
-  redirectTo?: string | undefined
 }
 
 // KEYS: link. ARGV: purpose, email ('' = any). Deletes and returns the record only when it

@@ -1,6 +1,6 @@
 import { isValidObjectId } from 'mongoose'
-import { NotFoundError } from './errors.js'
-import type { Models } from './models/index.js'
+import { NotFoundError } from '../infrastructure/errors.js'
+import type { Models } from '../models/index.js'
 
 export interface TodoView {
   id: string

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createVerifiedTokenCache } from '../../services/verified-token-cache.js'
+import { createVerifiedTokenCache } from '../../../services/tokens/verified-token-cache.js'
 
 const claimsUntil = (expSeconds: number) => ({ sub: 'u', sid: 's', jti: 'j', iat: expSeconds - 900, exp: expSeconds })
 

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis'
-import { withExtras } from './errors.js'
-import { redisKeys } from './redis-keys.js'
-import { defineScript } from './redis-script.js'
-import type { Clock } from './revocation.js'
+import { withExtras } from '../infrastructure/errors.js'
+import { redisKeys } from '../infrastructure/redis-keys.js'
+import { defineScript } from '../infrastructure/redis-script.js'
+import type { Clock } from '../infrastructure/clock.js'
 
 /** Failures before any back-off: a person mistyping a few times never waits. */
 export const FREE_FAILURES = 5

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { createMemoryMailer, createSmtpMailer, MailDeliveryError } from '../../services/mailer.js'
-import { freePort } from '../stack/ports.js'
-import { startSmtpSink } from '../stack/smtp-sink.js'
+import { createMemoryMailer, createSmtpMailer, MailDeliveryError } from '../../../services/email/mailer.js'
+import { freePort } from '../../stack/ports.js'
+import { startSmtpSink } from '../../stack/smtp-sink.js'
 
 const sink = await startSmtpSink()
 t.teardown(async () => { await sink.close() })

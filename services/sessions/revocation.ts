@@ -1,11 +1,12 @@
 import { randomInt } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { isValidObjectId } from 'mongoose'
-import { TokenRevokedError } from './errors.js'
-import type { Metrics } from './metrics.js'
-import type { Models } from './models/index.js'
-import { redisKeys } from './redis-keys.js'
-import { toPublicUser, type PublicUser } from './users.js'
+import type { Clock } from '../infrastructure/clock.js'
+import { TokenRevokedError } from '../infrastructure/errors.js'
+import type { Metrics } from '../infrastructure/metrics.js'
+import type { Models } from '../models/index.js'
+import { redisKeys } from '../infrastructure/redis-keys.js'
+import { toPublicUser, type PublicUser } from '../accounts/users.js'
 
 /** Claims of a verified access token (SPEC: sub, sid, jti, iat, exp, all required). */
 export interface AccessClaims {
@@ -14,10 +15,6 @@ export interface AccessClaims {
   jti: string
   iat: number
   exp: number
-}
-
-export interface Clock {
-  now: () => number
 }
 
 /**

@@ -1,4 +1,4 @@
-import { hmac } from './token-crypto.js'
+import { hmac } from '../tokens/token-crypto.js'
 
 /**
  * One normal form per address (SPEC invariant 8): trimmed and lower-cased before any use.

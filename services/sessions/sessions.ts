@@ -1,16 +1,24 @@
 import { isValidObjectId, Types } from 'mongoose'
-import { NotFoundError, RefreshInvalidError, RefreshReusedError } from './errors.js'
-import type { Metrics } from './metrics.js'
-import type { Models } from './models/index.js'
-import type { SessionFields } from './models/session.js'
-import type { AccessClaims, Clock, RevocationService } from './revocation.js'
-import { hashToken, open, randomToken, seal } from './token-crypto.js'
+import { NotFoundError, RefreshInvalidError, RefreshReusedError } from '../infrastructure/errors.js'
+import type { Metrics } from '../infrastructure/metrics.js'
+import type { Models } from '../models/index.js'
+import type { SessionFields } from '../models/session.js'
+import type { Clock } from '../infrastructure/clock.js'
+import type { AccessClaims, RevocationService } from './revocation.js'
+import { hashToken, open, randomToken, seal } from '../tokens/token-crypto.js'
+import type { PublicUser } from '../accounts/users.js'
 
 export interface TokenPair {
   accessToken: string
   refreshToken: string
   /** Access token lifetime in seconds. */
   expiresIn: number
+}
+
+/** What every sign-in flow (link, code, password) answers with. */
+export interface SignedIn extends TokenPair {
+  user: PublicUser
+  redirectTo?: string | undefined
 }
 
 export interface ClientInfo {

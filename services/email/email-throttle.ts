@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
-import { EmailRateLimitedError, withExtras } from './errors.js'
-import { redisKeys } from './redis-keys.js'
-import { defineScript } from './redis-script.js'
+import { EmailRateLimitedError, withExtras } from '../infrastructure/errors.js'
+import { redisKeys } from '../infrastructure/redis-keys.js'
+import { defineScript } from '../infrastructure/redis-script.js'
 
 // KEYS: cooldown, hourly counter. ARGV: cooldown seconds, hourly limit.
 // Returns 0 when a slot was taken, else the milliseconds until one frees up.

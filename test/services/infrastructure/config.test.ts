@@ -3,10 +3,10 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { ConfigError, loadConfig, parseTrustProxy, redirectOrigins } from '../../services/config.js'
+import { ConfigError, loadConfig, parseTrustProxy, redirectOrigins } from '../../../services/infrastructure/config.js'
 
 const secret = 'x'.repeat(40)
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 
 t.test('defaults from SPEC §2', async (t) => {
   const config = loadConfig({ JWT_SECRET: secret, SMTP_URL: 'smtp://localhost:1025' })

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../infrastructure/redis-client.js'
 import { withExtras } from '../infrastructure/errors.js'
 import { redisKeys } from '../infrastructure/redis-keys.js'
 import { defineScript } from '../infrastructure/redis-script.js'
@@ -35,7 +35,7 @@ return untilMs
  * still works, being unguessable) clears it. Keyed by address whether or not an account exists,
  * so the answer does not reveal which addresses are registered.
  */
-export function createFailureCeiling ({ redis, ceiling, clock }: { redis: Redis, ceiling: number, clock: Clock }) {
+export function createFailureCeiling ({ redis, ceiling, clock }: { redis: RedisClient, ceiling: number, clock: Clock }) {
   return {
     /** Throws `refusal` (with Retry-After) while the address is backing off or at the ceiling. */
     async assertMayVerify<E extends Error> (addressKey: string, refusal: () => E): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../infrastructure/redis-client.js'
 import type { EmailThrottle } from '../email/email-throttle.js'
 import type { FailureCeiling } from '../accounts/failure-ceiling.js'
 import { EmailTakenError, isFinalAnswer, OtpExpiredError, OtpInvalidError, OtpLockedError, withExtras } from '../infrastructure/errors.js'
@@ -96,7 +96,7 @@ export const defaultName = (email: string): string => (email.split('@')[0] ?? em
  * Requests never look the address up, so known and unknown addresses are treated identically.
  */
 export function createOtpService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, codeKey, ttlSeconds, maxAttempts, addressBudget, clock, metrics }: {
-  redis: Redis
+  redis: RedisClient
   users: UserService
   sessions: SessionService
   mailer: Mailer

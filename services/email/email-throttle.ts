@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../infrastructure/redis-client.js'
 import { EmailRateLimitedError, withExtras } from '../infrastructure/errors.js'
 import { redisKeys } from '../infrastructure/redis-keys.js'
 import { defineScript } from '../infrastructure/redis-script.js'
@@ -33,7 +33,7 @@ return 1
  * (EMAIL_COOLDOWN) and hourly cap (EMAIL_HOURLY_LIMIT). Both checks and the increment happen in
  * one script, so parallel requests cannot slip past the limit.
  */
-export function createEmailThrottle ({ redis, cooldownSeconds, hourlyLimit }: { redis: Redis, cooldownSeconds: number, hourlyLimit: number }) {
+export function createEmailThrottle ({ redis, cooldownSeconds, hourlyLimit }: { redis: RedisClient, cooldownSeconds: number, hourlyLimit: number }) {
   const keysOf = (addressKey: string) => [redisKeys.mailCooldown(addressKey), redisKeys.mailHourly(addressKey)]
   return {
     /** Takes one email slot for the address or throws EMAIL_RATE_LIMITED with Retry-After. */

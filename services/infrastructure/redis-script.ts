@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis-client.js'
 
 export type ScriptArg = string | number
 
@@ -9,7 +9,7 @@ export type ScriptArg = string | number
  */
 export function defineScript<T> (lua: string) {
   const sha = createHash('sha1').update(lua).digest('hex')
-  return async (redis: Redis, keys: string[], args: ScriptArg[] = []): Promise<T> => {
+  return async (redis: RedisClient, keys: string[], args: ScriptArg[] = []): Promise<T> => {
     try {
       return await redis.evalsha(sha, keys.length, ...keys, ...args) as T
     } catch (error) {

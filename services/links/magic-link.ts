@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../infrastructure/redis-client.js'
 import { Types } from 'mongoose'
 import type { EmailThrottle } from '../email/email-throttle.js'
 import type { FailureCeiling } from '../accounts/failure-ceiling.js'
@@ -44,7 +44,7 @@ return value
  * signs in at most once however many requests race for it.
  */
 export function createMagicLinkService ({ redis, models, users, sessions, passwords, mailer, throttle, failureCeiling, addressKey, appUrl, redirectOrigins, ttlSeconds, clock, metrics }: {
-  redis: Redis
+  redis: RedisClient
   models: Models
   users: UserService
   sessions: SessionService

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../infrastructure/redis-client.js'
 import { isValidObjectId } from 'mongoose'
 import type { Clock } from '../infrastructure/clock.js'
 import { TokenRevokedError } from '../infrastructure/errors.js'
@@ -34,7 +34,7 @@ export interface AccessClaims {
  * revoked before Redis lost its data is still refused (SPEC invariant 4b).
  */
 export function createRevocationService ({ redis, models, accessTokenTtl, userCacheTtl, clock, metrics }: {
-  redis: Redis
+  redis: RedisClient
   models: Models
   accessTokenTtl: number
   userCacheTtl: number
@@ -78,7 +78,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
   }
 
   /** Marks sessions revoked for as long as any access token issued before now can live. */
-  function markSessionsRevoked (write: ReturnType<Redis['multi']>, userId: string, sessionIds: string[]): void {
+  function markSessionsRevoked (write: ReturnType<RedisClient['multi']>, userId: string, sessionIds: string[]): void {
     for (const sessionId of sessionIds) write.set(redisKeys.revokedSession(userId, sessionId), '1', 'PX', accessTtlMs)
   }
 

@@ -12,10 +12,10 @@ import type { CrossDeviceEventsOptions } from '../services/links/cross-device-ev
  * The real app listening on a real port (SSE needs a real socket), closed at teardown. Instances
  * built from one `config` share Redis, MongoDB and the JWT secret: two app servers of one service.
  */
-export async function serveInstance (t: Test, config: Config, crossDevice?: CrossDeviceEventsOptions): Promise<{ app: FastifyInstance, origin: string }> {
+export async function serveInstance (t: Test, config: Config, crossDevice?: CrossDeviceEventsOptions, port = 0): Promise<{ app: FastifyInstance, origin: string }> {
   const fastify = Fastify(serverOptions(config))
   await fastify.register(app, { config, crossDevice })
-  await fastify.listen({ port: 0, host: '127.0.0.1' })
+  await fastify.listen({ port, host: '127.0.0.1' })
   t.teardown(async () => { await fastify.close() })
   const address = fastify.server.address()
   if (address === null || typeof address === 'string') throw new Error('not listening')

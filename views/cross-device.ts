@@ -26,7 +26,7 @@ export function waitingPage ({ requestId, matchNumber, email, expiresAt, now }: 
 <noscript><meta http-equiv="refresh" content="5"></noscript>
 <h1>Approve on your phone</h1>
 <div class="waiting" data-events="${escapeHtml(path)}/events" data-page="${escapeHtml(path)}" data-expires-in="${Math.max(0, Math.round((expiresAt - now) / 1000))}">
-<p>We emailed a link to <strong>${escapeHtml(email)}</strong> (if it can receive mail). Open it on your phone, or on any device, and pick this number:</p>
+<p class="who">We emailed a link to <strong>${escapeHtml(email)}</strong> (if it can receive mail). Open it on your phone, or on any device, and pick this number:</p>
 <p class="match" id="match-number" aria-label="Your number is ${matchNumber}">${matchNumber}</p>
 <p id="status" class="notice" role="status" aria-live="polite">Waiting for your approval. This page updates by itself.</p>
 <p class="muted">The request expires in <span id="countdown">${minutesSeconds(expiresAt - now)}</span>. Nobody is signed in until the right number is picked.</p>
@@ -62,7 +62,7 @@ export function approvalPage ({ token, csrf, view, ago, error, name = '' }: { to
   return page(signup ? 'Approve your new account' : 'Approve sign-in', `${styles}
 <h1>${signup ? 'Create your account on another device?' : 'Sign in on another device?'}</h1>
 ${notice(error)}
-<p>${signup ? 'Create an account for' : 'Sign in as'} <strong>${escapeHtml(view.email)}</strong> on <strong>${escapeHtml(view.device)}</strong>, near <strong>${escapeHtml(view.place)}</strong>, ${escapeHtml(ago)}?</p>
+<p class="who">${signup ? 'Create an account for' : 'Sign in as'} <strong>${escapeHtml(view.email)}</strong> on <strong>${escapeHtml(view.device)}</strong>, near <strong>${escapeHtml(view.place)}</strong>, ${escapeHtml(ago)}?</p>
 <form method="post" action="/auth/magic-link/approve">
 ${hidden('token', token)}${hidden('csrf', csrf)}
 ${signup

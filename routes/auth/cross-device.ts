@@ -52,6 +52,14 @@ export const CrossDeviceAccepted = Type.Object({
   expiresIn: Type.Optional(Type.Integer({ description: 'crossDevice: seconds until the request expires' }))
 })
 
+/** The answers of both waits besides their 200. */
+const waitErrors = errors({
+  400: 'VALIDATION_FAILED (no X-Device-Secret header, or a query parameter that is not listed)',
+  410: 'MAGIC_LINK_INVALID: unknown, expired or finished request, or a wrong secret',
+  429: 'RATE_LIMITED (too many open waits for this request)',
+  503: 'SERVICE_UNAVAILABLE (Redis)'
+})
+
 /** The token pair as the waiting device receives it (never the session id). */
 const tokensOf = ({ user, accessToken, refreshToken, expiresIn }: SignedIn) => ({ user, accessToken, refreshToken, expiresIn })
 
@@ -77,12 +85,15 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   await fastify.register(cookie)
   const events = fastify.crossDeviceEvents
 
-  /** The device secret and whether this caller claims the session (header) or only learns the outcome (page cookie). */
-  function deviceSecretOf (request: FastifyRequest): { secret: string, claim: boolean } {
+  /**
+   * The device secret, and whether this caller claims the session (the header) or only learns the
+   * outcome (the waiting page's cookie, where `fromCookie` allows it).
+   */
+  function deviceSecretOf (request: FastifyRequest, fromCookie: boolean): { secret: string, claim: boolean } {
     const header = request.headers[DEVICE_SECRET_HEADER]
     if (typeof header === 'string' && header !== '') return { secret: header, claim: true }
-    const fromCookie = request.cookies[DEVICE_COOKIE]
-    if (fromCookie !== undefined && fromCookie !== '') return { secret: fromCookie, claim: false }
+    const cookie = fromCookie ? request.cookies[DEVICE_COOKIE] : undefined
+    if (cookie !== undefined && cookie !== '') return { secret: cookie, claim: false }
     throw new ValidationFailedError('the X-Device-Secret header is required')
   }
 
@@ -114,17 +125,12 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       querystring: Type.Object({}, { additionalProperties: false, description: 'No query parameters: the secret never goes in the URL' }),
       response: {
         200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: Type.String() } } },
-        ...errors({
-          400: 'VALIDATION_FAILED (no X-Device-Secret header, or a query parameter)',
-          410: 'MAGIC_LINK_INVALID: unknown, expired or finished request, or a wrong secret',
-          429: 'RATE_LIMITED (too many open waits for this request)',
-          503: 'SERVICE_UNAVAILABLE (Redis)'
-        })
+        ...waitErrors
       }
     }
   }, async (request, reply) => {
     const { id } = request.params
-    const { secret, claim } = deviceSecretOf(request)
+    const { secret, claim } = deviceSecretOf(request, true)
     admitWait(id)
     const first = await firstLook(request, id, secret, claim)
 
@@ -182,18 +188,12 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }, { additionalProperties: false }),
       response: {
         200: Type.Union([Pending, Approved, Denied]),
-        ...errors({
-          400: 'VALIDATION_FAILED (no X-Device-Secret header)',
-          410: 'MAGIC_LINK_INVALID: unknown, expired or finished request, or a wrong secret',
-          429: 'RATE_LIMITED (too many open waits for this request)',
-          503: 'SERVICE_UNAVAILABLE (Redis)'
-        })
+        ...waitErrors
       }
     }
   }, async (request, reply) => {
     const { id } = request.params
-    const secret = request.headers[DEVICE_SECRET_HEADER]
-    if (typeof secret !== 'string' || secret === '') throw new ValidationFailedError('the X-Device-Secret header is required')
+    const { secret } = deviceSecretOf(request, false)
     const wait = Math.min(Number(request.query.wait ?? 25), LONG_POLL_MAX_SECONDS)
     const check = async (): Promise<CrossDeviceOutcome> => await fastify.crossDevice.outcome(id, secret, { claim: true, client: clientInfo(request) })
 

@@ -1,7 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Value } from '@sinclair/typebox/value'
 import { isValidEmail, normalizeEmail } from '../../services/email/email-address.js'
-import { EmailRateLimitedError, EmailTakenError, EmailUnavailableError, type ErrorExtras } from '../../services/infrastructure/errors.js'
+import { EmailTakenError } from '../../services/infrastructure/errors.js'
 import { DEVICE_SECRET_PATTERN, REQUEST_ID_PATTERN, type Decision } from '../../services/links/cross-device.js'
 import { timeAgo } from '../../services/links/cross-device-describe.js'
 import {
@@ -14,7 +14,7 @@ import { DEVICE_COOKIE, requestPath } from '../auth/cross-device.js'
 import { clientInfo } from '../client-info.js'
 import { signInLimit, unlimited } from '../route-options.js'
 import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
-import { Csrf, Field, retryText, tags } from './forms.js'
+import { Csrf, emailFormRefusals, emailNotSent, Field, tags } from './forms.js'
 import { createPageSession } from './page-session.js'
 
 const secretFormat = new RegExp(DEVICE_SECRET_PATTERN)
@@ -44,9 +44,7 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: {
         303: { description: 'To the waiting page, with the device cookie' },
         400: HtmlPage('The start page again, saying what is wrong with the address'),
-        403: HtmlPage('Form expired (CSRF token missing or wrong)'),
-        429: HtmlPage('EMAIL_RATE_LIMITED: the start page with the wait, and Retry-After'),
-        503: HtmlPage('EMAIL_UNAVAILABLE: the start page asking to try again shortly')
+        ...emailFormRefusals
       }
     }
   }, async (request, reply) => {
@@ -60,13 +58,7 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       reply.setCookie(DEVICE_COOKIE, ticket.deviceSecret, { ...deviceCookie(ticket.requestId), maxAge: ticket.expiresIn })
       return await reply.redirect(requestPath(ticket.requestId), 303)
     } catch (error) {
-      if (error instanceof EmailRateLimitedError) {
-        const extras = error as ErrorExtras
-        if (extras.retryAfter !== undefined) reply.header('retry-after', String(extras.retryAfter))
-        return await again(429, `We just emailed this address. Check your inbox, or try again ${retryText(extras)}.`)
-      }
-      if (error instanceof EmailUnavailableError) return await again(503, 'We could not send email just now. Nothing was sent; please try again shortly.')
-      throw error
+      return await emailNotSent(reply, error, again)
     }
   })
 

@@ -3,6 +3,13 @@ export const escapeHtml = (value: string): string =>
   value.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`)
 
 /**
+ * An email address as escaped HTML with a line-break opportunity after the @ (<wbr>), so an
+ * address too long for its line wraps where a reader expects ("ada.lovelace@" / "example.com")
+ * rather than mid-word; a part still too long for a line wraps anywhere (the stylesheet's fallback).
+ */
+export const addressHtml = (email: string): string => escapeHtml(email).replace(/@/g, '@<wbr>')
+
+/**
  * The colours of the pages, light and dark. Each pair that must be told apart is checked by
  * test/views/palette.test.ts against WCAG 2.2 (text 4.5:1, 1.4.3; input borders and the focus
  * ring 3:1, 1.4.11): the numbers there are computed from these values, not estimated.
@@ -44,7 +51,7 @@ button.secondary,a.button.secondary{background:transparent;color:var(--accent)}
 button.danger,a.button.danger{background:var(--danger);border-color:var(--danger);color:var(--on-danger)}
 button.danger.secondary,a.button.danger.secondary{background:transparent;color:var(--danger)}
 .row{display:flex;gap:.5rem;flex-wrap:wrap;align-items:center;margin-top:1rem}.row button,.row .button{margin-top:0}.error{color:var(--danger);font-weight:600}
-code{font-family:ui-monospace,monospace}a{color:var(--accent)}
+code{font-family:ui-monospace,monospace}time{white-space:nowrap}a{color:var(--accent)}
 main.wide{max-width:48rem}
 @media (max-width:30rem){main{margin:0 0 2rem;border-width:0 0 1px;border-radius:0;padding:1.5rem 1.25rem}}
 .brand{font-weight:700;letter-spacing:.02em;color:var(--muted);margin:0 0 1.25rem;font-size:.9rem;text-transform:uppercase}

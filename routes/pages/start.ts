@@ -7,7 +7,7 @@ import { errors, HtmlPage, sendHtml } from '../schemas.js'
 import { createCodeLockMemo } from './code-lock.js'
 import { Csrf, Field, retryText, tags } from './forms.js'
 
-const FAREWELLS = { '1': 'You are signed out.', everywhere: 'You are signed out on every device.', deleted: 'Your account has been deleted.' } as const
+const FAREWELLS = { 1: 'You are signed out.', everywhere: 'You are signed out on every device.', deleted: 'Your account has been deleted.' } as const
 
 /** The start page: one email field, "Email me a link" or "Email me a code". */
 const startRoutes: FastifyPluginAsyncTypebox = async (fastify) => {

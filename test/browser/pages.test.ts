@@ -121,8 +121,6 @@ async function accessCookie (context: BrowserContext): Promise<string> {
   return cookie.value
 }
 
-const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-
 /**
  * A 253-character address (a 64-character local part and 63-character labels; the API takes 254,
  * the SMTP sink, smtp-server, refuses more than 253), unique per call: no break opportunity in it,

@@ -134,6 +134,21 @@ function longEmail (): string {
   return email
 }
 
+/** Start page → "Email me a code" → the code page; the code from the email (the `count`-th to the address). */
+async function askForCode (page: Page, email: string, { at = origin, count = 1 } = {}): Promise<string> {
+  await page.goto(`${at}/`)
+  await page.getByLabel('Email address').fill(email)
+  await Promise.all([page.waitForURL(/\/code\?email=/), page.getByRole('button', { name: 'Email me a code' }).click()])
+  return codeFrom(await stack.smtp.waitForMail(email, { count }))
+}
+
+/** A new account signed in through the code page, landing on /account. */
+async function signInWithCode (page: Page, email: string, name?: string): Promise<void> {
+  await page.getByLabel('Code').fill(await askForCode(page, email))
+  if (name !== undefined) await page.getByLabel(/Your name/).fill(name)
+  await Promise.all([page.waitForURL(`${origin}/account`), page.getByRole('button', { name: 'Sign in' }).click()])
+}
+
 /** Signed in on /account; reload keeps the session; Log out ends it and the old token is refused. */
 async function accountThenLogout (t: Test, context: BrowserContext, page: Page, shot: (step: string) => Promise<void>, name: string): Promise<void> {
   t.equal(new URL(page.url()).pathname, '/account', 'lands on the account page')
@@ -372,10 +387,7 @@ t.test('5. development: the dev inbox shows the mail (a 253-character address in
 t.test('6. a locked code: the lock page (no code form), the real wait, "send a new code"; the next try says locked', async (t) => {
   const { page, shot, problems } = await person(t, '6-lock')
   const email = longEmail()
-  await page.goto(`${origin}/`)
-  await page.getByLabel('Email address').fill(email)
-  await Promise.all([page.waitForURL(/\/code\?email=/), page.getByRole('button', { name: 'Email me a code' }).click()])
-  const code = codeFrom(await stack.smtp.waitForMail(email))
+  const code = await askForCode(page, email)
   const wrong = code === '000000' ? '111111' : '000000'
   for (let attempt = 1; attempt <= 5; attempt++) {
     await page.getByLabel('Code').fill(wrong)
@@ -410,10 +422,7 @@ t.test('7. an address out of guesses: the lock page with the real wait (about an
   const strict = await serve({ OTP_ADDRESS_BUDGET: '2' })
   const { page, shot, problems } = await person(t, '7-address-lock')
   const email = uniqueEmail('browser.budget')
-  await page.goto(`${strict.origin}/`)
-  await page.getByLabel('Email address').fill(email)
-  await Promise.all([page.waitForURL(/\/code\?email=/), page.getByRole('button', { name: 'Email me a code' }).click()])
-  const code = codeFrom(await stack.smtp.waitForMail(email))
+  const code = await askForCode(page, email, { at: strict.origin })
   const wrong = code === '000000' ? '111111' : '000000'
   await page.getByLabel('Code').fill(wrong)
   await page.getByRole('button', { name: 'Sign in' }).click()
@@ -440,12 +449,7 @@ t.test('7. an address out of guesses: the lock page with the real wait (about an
 t.test('8. the account page: sessions (device, IP, last used, this one), sign one out, rename, log out everywhere', async (t) => {
   const { context, page, shot, problems } = await person(t, '8-account')
   const email = uniqueEmail('browser.account')
-  await page.goto(`${origin}/`)
-  await page.getByLabel('Email address').fill(email)
-  await Promise.all([page.waitForURL(/\/code\?email=/), page.getByRole('button', { name: 'Email me a code' }).click()])
-  await page.getByLabel('Code').fill(codeFrom(await stack.smtp.waitForMail(email)))
-  await page.getByLabel(/Your name/).fill('Mary Jackson')
-  await Promise.all([page.waitForURL(`${origin}/account`), page.getByRole('button', { name: 'Sign in' }).click()])
+  await signInWithCode(page, email, 'Mary Jackson')
 
   // Two more sessions through the API, from a command-line client.
   const apiSession = async (count: number): Promise<{ accessToken: string }> => {
@@ -512,11 +516,7 @@ t.test('8. the account page: sessions (device, IP, last used, this one), sign on
 t.test('9. deleting the account takes a confirmation step; then the cookies and the account are gone', async (t) => {
   const { context, page, shot, problems } = await person(t, '9-delete')
   const email = uniqueEmail('browser.delete')
-  await page.goto(`${origin}/`)
-  await page.getByLabel('Email address').fill(email)
-  await Promise.all([page.waitForURL(/\/code\?email=/), page.getByRole('button', { name: 'Email me a code' }).click()])
-  await page.getByLabel('Code').fill(codeFrom(await stack.smtp.waitForMail(email)))
-  await Promise.all([page.waitForURL(`${origin}/account`), page.getByRole('button', { name: 'Sign in' }).click()])
+  await signInWithCode(page, email)
   const token = await accessCookie(context)
 
   await page.getByRole('link', { name: 'Delete account…' }).click()

@@ -1,6 +1,6 @@
 import type { ApprovalView, DenialReason } from '../services/links/cross-device.js'
-import { escapeHtml, page } from './layout.js'
-import { hidden, notice } from './pages.js'
+import { addressHtml, escapeHtml, page } from './layout.js'
+import { fieldState, hidden, notice } from './pages.js'
 
 /**
  * Pages of the cross-device sign-in: the waiting screen on the device that asked, the approval
@@ -26,7 +26,7 @@ export function waitingPage ({ requestId, matchNumber, email, expiresAt, now }: 
 <noscript><meta http-equiv="refresh" content="5"></noscript>
 <h1>Approve on your phone</h1>
 <div class="waiting" data-events="${escapeHtml(path)}/events" data-page="${escapeHtml(path)}" data-expires-in="${Math.max(0, Math.round((expiresAt - now) / 1000))}">
-<p class="who">We emailed a link to <strong>${escapeHtml(email)}</strong> (if it can receive mail). Open it on your phone, or on any device, and pick this number:</p>
+<p class="who">We emailed a link to <strong>${addressHtml(email)}</strong> (if it can receive mail). Open it on your phone, or on any device, and pick this number:</p>
 <p class="match" id="match-number" aria-label="Your number is ${matchNumber}">${matchNumber}</p>
 <p id="status" class="notice" role="status" aria-live="polite">Waiting for your approval. This page updates by itself.</p>
 <p class="muted">The request expires in <span id="countdown">${minutesSeconds(expiresAt - now)}</span>. Nobody is signed in until the right number is picked.</p>
@@ -56,18 +56,18 @@ export function requestExpiredPage ({ ttlSeconds }: { ttlSeconds: number }): str
 }
 
 /** The approval page the emailed link opens: who asks, from where, and three numbers to pick from. */
-export function approvalPage ({ token, csrf, view, ago, error, name = '' }: { token: string, csrf: string, view: ApprovalView, ago: string, error?: string, name?: string }): string {
+export function approvalPage ({ token, csrf, view, ago, error, nameError = false, name = '' }: { token: string, csrf: string, view: ApprovalView, ago: string, error?: string, nameError?: boolean, name?: string }): string {
   const signup = view.purpose === 'signup'
   const choices = view.choices.map((choice) => `<button type="submit" name="choice" value="${choice}">${choice}</button>`).join('\n')
   return page(signup ? 'Approve your new account' : 'Approve sign-in', `${styles}
 <h1>${signup ? 'Create your account on another device?' : 'Sign in on another device?'}</h1>
 ${notice(error)}
-<p class="who">${signup ? 'Create an account for' : 'Sign in as'} <strong>${escapeHtml(view.email)}</strong> on <strong>${escapeHtml(view.device)}</strong>, near <strong>${escapeHtml(view.place)}</strong>, ${escapeHtml(ago)}?</p>
+<p class="who">${signup ? 'Create an account for' : 'Sign in as'} <strong>${addressHtml(view.email)}</strong> on <strong>${escapeHtml(view.device)}</strong>, near <strong>${escapeHtml(view.place)}</strong>, ${escapeHtml(ago)}?</p>
 <form method="post" action="/auth/magic-link/approve">
 ${hidden('token', token)}${hidden('csrf', csrf)}
 ${signup
   ? `<label for="name">Your name</label>
-<input id="name" name="name" autocomplete="name" required maxlength="100" value="${escapeHtml(name)}">
+<input id="name" name="name" autocomplete="name" required maxlength="100" value="${escapeHtml(name)}"${fieldState({ focus: nameError, invalid: nameError })}>
 `
   : ''}<label class="check"><input type="checkbox" name="here" value="1"> Also sign me in on this device</label>
 <fieldset class="choices">

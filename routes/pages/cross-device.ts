@@ -3,11 +3,11 @@ import { Value } from '@sinclair/typebox/value'
 import { isValidEmail, normalizeEmail } from '../../services/email/email-address.js'
 import { EmailTakenError } from '../../services/infrastructure/errors.js'
 import { DEVICE_SECRET_PATTERN, REQUEST_ID_PATTERN, type Decision } from '../../services/links/cross-device.js'
-import { timeAgo } from '../../services/links/cross-device-describe.js'
 import {
   alreadyAnsweredPage, approvalPage, approvedPage, deniedHerePage, requestDeniedPage, requestExpiredPage, waitingPage, wrongNumberPage
 } from '../../views/cross-device.js'
 import { CROSS_DEVICE_SCRIPT, CROSS_DEVICE_STYLES } from '../../views/cross-device-assets.js'
+import { ago } from '../../views/format.js'
 import { linkExpiredPage } from '../../views/magic-link.js'
 import { emailTakenPage, formExpiredPage, startPage } from '../../views/pages.js'
 import { DEVICE_COOKIE, requestPath } from '../auth/cross-device.js'
@@ -49,10 +49,11 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const body = request.validationError === undefined ? request.body : {}
-    if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage())
     const typed = body.email ?? ''
-    const again = (status: number, error: string) => sendHtml(reply, status, startPage({ csrf: fastify.pageCsrf(request, reply), email: typed, error }))
-    if (!isValidEmail(typed)) return await again(400, 'Enter one email address, like ada@example.com.')
+    if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage({ email: isValidEmail(typed) ? normalizeEmail(typed) : undefined }))
+    const again = (status: number, error: string, invalidEmail = false) =>
+      sendHtml(reply, status, startPage({ csrf: fastify.pageCsrf(request, reply), email: typed, error, invalidEmail }))
+    if (!isValidEmail(typed)) return await again(400, 'Enter one email address, like ada@example.com.', true)
     try {
       const ticket = await fastify.crossDevice.requestSignIn(normalizeEmail(typed), clientInfo(request))
       reply.setCookie(DEVICE_COOKIE, ticket.deviceSecret, { ...deviceCookie(ticket.requestId), maxAge: ticket.expiresIn })
@@ -113,10 +114,9 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const token = request.validationError === undefined ? request.query.token : ''
     const view = await fastify.crossDevice.inspectLink(token)
-    if (view === null) return await sendHtml(reply, 410, linkExpiredPage())
+    if (view === null) return await sendHtml(reply, 410, linkExpiredPage({ ttlSeconds }))
     if (view.state === 'answered') return await sendHtml(reply, 410, alreadyAnsweredPage())
-    const ago = timeAgo(fastify.clock.now() - view.createdAt)
-    return await sendHtml(reply, 200, approvalPage({ token, csrf: fastify.pageCsrf(request, reply), view, ago }))
+    return await sendHtml(reply, 200, approvalPage({ token, csrf: fastify.pageCsrf(request, reply), view, ago: ago(fastify.clock.now() - view.createdAt) }))
   })
 
   fastify.post('/auth/magic-link/approve', {
@@ -144,19 +144,19 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage())
     const token = body.token ?? ''
     const view = await fastify.crossDevice.inspectLink(token)
-    if (view === null) return await sendHtml(reply, 410, linkExpiredPage())
+    if (view === null) return await sendHtml(reply, 410, linkExpiredPage({ ttlSeconds }))
     if (view.state === 'answered') return await sendHtml(reply, 410, alreadyAnsweredPage())
 
     const name = (body.name ?? '').trim()
-    const again = (status: number, error: string) => sendHtml(reply, status, approvalPage({
-      token, csrf: fastify.pageCsrf(request, reply), view, ago: timeAgo(fastify.clock.now() - view.createdAt), error, name
+    const again = (status: number, error: string, nameError = false) => sendHtml(reply, status, approvalPage({
+      token, csrf: fastify.pageCsrf(request, reply), view, ago: ago(fastify.clock.now() - view.createdAt), error, nameError, name
     }))
     let decision: Decision
     if (body.decision === 'deny') {
       decision = { kind: 'deny' }
     } else {
+      if (view.purpose === 'signup' && !Value.Check(Name, name)) return await again(400, 'Enter your name (1 to 100 characters), then pick the number.', true)
       if (!/^[0-9]{2}$/.test(body.choice ?? '')) return await again(400, 'Pick one of the three numbers.')
-      if (view.purpose === 'signup' && !Value.Check(Name, name)) return await again(400, 'Enter your name (1 to 100 characters), then pick the number.')
       decision = { kind: 'approve', choice: Number(body.choice), name, signInHere: body.here === '1' }
     }
 
@@ -168,10 +168,10 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         case 'denied': return await sendHtml(reply, 200, deniedHerePage())
         case 'wrong-number': return await sendHtml(reply, 200, wrongNumberPage())
         case 'answered': return await sendHtml(reply, 410, alreadyAnsweredPage())
-        default: return await sendHtml(reply, 410, linkExpiredPage())
+        default: return await sendHtml(reply, 410, linkExpiredPage({ ttlSeconds }))
       }
     } catch (error) {
-      if (error instanceof EmailTakenError) return await sendHtml(reply, 409, emailTakenPage())
+      if (error instanceof EmailTakenError) return await sendHtml(reply, 409, emailTakenPage({ email: view.email }))
       throw error
     }
   })

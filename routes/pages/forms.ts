@@ -1,7 +1,8 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { FastifyReply } from 'fastify'
-import { HtmlPage } from '../schemas.js'
 import { EmailRateLimitedError, EmailUnavailableError, type ErrorExtras } from '../../services/infrastructure/errors.js'
+import { waitText } from '../../views/format.js'
+import { HtmlPage } from '../schemas.js'
 
 /** Shared pieces of the page routes' form handling. */
 export const tags = ['pages']
@@ -11,7 +12,7 @@ export const Field = (maxLength: number) => Type.Optional(Type.String({ maxLengt
 export const Csrf = Field(128)
 
 export const retryText = (error: ErrorExtras): string =>
-  error.retryAfter === undefined ? 'in a little while' : `in ${error.retryAfter} second${error.retryAfter === 1 ? '' : 's'}`
+  error.retryAfter === undefined ? 'in a little while' : `in ${waitText(error.retryAfter)}`
 
 /** The refusals of a start-page form that sends email (documented once for each such route). */
 export const emailFormRefusals = {

@@ -4,7 +4,14 @@ import Bowser from 'bowser'
  * What the approval page and the email say about the device that asked to sign in: enough for a
  * person to recognise their own laptop ("Chrome on macOS, near 203.0.113.x"), not enough to
  * identify anyone. Stored with the request in this form; the raw User-Agent and IP are not.
+ *
+ * The User-Agent is the asker's to choose, and the asker may be a phisher: only names from
+ * bowser's own tables are shown, never text from the header (bowser's fallback would turn
+ * "Tap 42 now/1.0 x" into a browser named "Tap 42 now"). The account page's session list
+ * (views/format.ts, deviceName) shows a user's own sessions and may be looser.
  */
+const KNOWN_BROWSERS = new Set<string>(Object.values(Bowser.BROWSER_MAP))
+const KNOWN_SYSTEMS = new Set<string>(Object.values(Bowser.OS_MAP))
 
 /** "Chrome on macOS", "Firefox on Windows", "an unknown browser on Linux", "an unknown device". */
 export function describeDevice (userAgent: string | undefined): string {
@@ -13,8 +20,8 @@ export function describeDevice (userAgent: string | undefined): string {
   let os = ''
   try {
     const parsed = Bowser.parse(userAgent.slice(0, 512))
-    browser = parsed.browser.name ?? ''
-    os = parsed.os.name ?? ''
+    browser = KNOWN_BROWSERS.has(parsed.browser.name ?? '') ? parsed.browser.name! : ''
+    os = KNOWN_SYSTEMS.has(parsed.os.name ?? '') ? parsed.os.name! : ''
   } catch {
     // An unparseable string is just an unknown device.
   }
@@ -44,11 +51,4 @@ export function coarseIp (ip: string | undefined): string {
   const groups = ipv6Groups(ip.replace(/%.*$/, ''))
   if (groups === null) return 'an unknown network'
   return `${groups.slice(0, 3).map((group) => group.toString(16)).join(':')}::/48`
-}
-
-/** "just now", "1 minute ago", "12 minutes ago". */
-export function timeAgo (elapsedMs: number): string {
-  const minutes = Math.floor(Math.max(0, elapsedMs) / 60_000)
-  if (minutes === 0) return 'just now'
-  return `${minutes} minute${minutes === 1 ? '' : 's'} ago`
 }

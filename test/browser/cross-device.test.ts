@@ -5,22 +5,17 @@
  * no-JavaScript refresh). Two app instances share Redis and MongoDB: the desktop talks to one, the
  * phone to the other. Screenshots go to test-artifacts/browser/xd-*.png.
  */
-import { execFileSync } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { chromium, devices, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { join } from 'node:path'
 import type { ParsedMail } from 'mailparser'
+import { devices, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { bearer, signUp, startStack, testConfig, uniqueEmail } from '../helper.js'
 import { serveInstance } from '../cross-device.js'
 import { freePort } from '../stack/ports.js'
+import { artifacts, audit, launchChromium } from './chromium.js'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const artifacts = join(root, 'test-artifacts', 'browser')
-mkdirSync(artifacts, { recursive: true })
-const executablePath = execFileSync(join(root, 'scripts', 'ensure-chromium.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
-
+// Four scenarios, two browser profiles each, key pages audited three times.
+t.setTimeout(240_000)
 const stack = await startStack(t)
 
 /**
@@ -35,12 +30,7 @@ async function servePair (overrides: Record<string, string> = {}) {
   return { desktopSide, phoneSide }
 }
 
-const browser: Browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic']
-})
-t.teardown(async () => { await browser.close() })
+const browser = await launchChromium(t)
 
 interface Device { context: BrowserContext, page: Page, shot: (step: string) => Promise<void>, problems: string[] }
 
@@ -96,6 +86,7 @@ t.test('1. desktop asks, the phone picks the number, the desktop lands on its ac
   await desktop.page.locator('#countdown').filter({ hasNotText: '15:00' }).waitFor()
   t.match(await desktop.page.locator('#countdown').textContent(), /^14:5\d$/, 'the countdown runs (the script is live)')
   await desktop.shot('waiting')
+  await audit(t, desktop.page, 'xd-waiting', desktopOptions.viewport)
   const desktopUrl = desktop.page.url()
 
   // The phone opens the link from the delivered email (on the other instance).
@@ -106,16 +97,18 @@ t.test('1. desktop asks, the phone picks the number, the desktop lands on its ac
   t.match(await phone.page.locator('main').textContent(), /Chrome on Linux, near 127\.0\.0\.x, just now/)
   t.equal(await phone.page.locator('fieldset.choices button').count(), 3, 'three numbers to pick from')
   await phone.shot('approval')
+  await audit(t, phone.page, 'xd-approval-signup', phoneOptions.viewport)
   await phone.page.getByLabel('Your name').fill('Desmond Phone')
   await phone.page.getByRole('button', { name: String(match), exact: true }).click()
   t.equal(await heading(phone.page), 'Approved')
   t.match(await phone.page.locator('main').textContent(), /Chrome on Linux is signing in now/)
   await phone.shot('approved')
+  await audit(t, phone.page, 'xd-approved', phoneOptions.viewport)
   t.notOk((await phone.context.cookies()).some((cookie) => cookie.name === 'lk_at'), 'the phone is not signed in')
 
   // Nobody touches the desktop: the stream tells its page, which signs in and goes to /account.
   await desktop.page.waitForURL(`${desktopSide.origin}/account`, { timeout: 15_000 })
-  t.equal(await heading(desktop.page), 'You are signed in')
+  t.equal(await heading(desktop.page), 'Your account')
   t.match(await desktop.page.locator('dl').textContent(), /Desmond Phone/)
   await desktop.shot('account')
   const cookies = await desktop.context.cookies()
@@ -130,6 +123,7 @@ t.test('1. desktop asks, the phone picks the number, the desktop lands on its ac
   await phone.page.goto(link)
   t.equal(await heading(phone.page), 'This request was already answered')
   await phone.shot('answered')
+  await audit(t, phone.page, 'xd-answered', phoneOptions.viewport)
   t.same(desktop.problems, [], 'no console errors on the desktop (CSP included)')
   t.same(phone.problems, [], 'no console errors on the phone')
 })
@@ -144,15 +138,18 @@ t.test('2. a wrong number denies: the phone says so, the desktop shows the denia
   await phone.page.goto(approveLinkFrom(await stack.smtp.waitForMail(user.email, { count: 2 })))
   t.equal(await heading(phone.page), 'Sign in on another device?')
   await phone.shot('approval-dark')
+  await audit(t, phone.page, 'xd-approval-login', phoneOptions.viewport)
   const offered = await phone.page.locator('fieldset.choices button').allTextContents()
   const wrong = offered.find((choice) => Number(choice) !== match)!
   await phone.page.getByRole('button', { name: wrong, exact: true }).click()
   t.equal(await heading(phone.page), 'That was not the number')
   await phone.shot('wrong-number')
+  await audit(t, phone.page, 'xd-wrong-number', phoneOptions.viewport)
 
   await desktop.page.locator('h1', { hasText: 'Sign-in denied' }).waitFor({ timeout: 15_000 })
   t.match(await desktop.page.locator('main').textContent(), /was not on this screen/)
   await desktop.shot('denied')
+  await audit(t, desktop.page, 'xd-denied', desktopOptions.viewport)
   t.notOk((await desktop.context.cookies()).some((cookie) => cookie.name === 'lk_at'), 'nobody signed in')
   t.same(desktop.problems, [])
   t.same(phone.problems, [])
@@ -167,6 +164,7 @@ t.test('3. an expired request shows its state on both devices', async (t) => {
   await desktop.shot('waiting')
   await desktop.page.locator('h1', { hasText: 'This sign-in request has expired' }).waitFor({ timeout: 15_000 })
   await desktop.shot('expired')
+  await audit(t, desktop.page, 'xd-expired', desktopOptions.viewport)
   await desktop.page.getByRole('link', { name: 'Start again' }).click()
   t.equal(await heading(desktop.page), 'Sign in or create an account')
 
@@ -189,10 +187,10 @@ t.test('4. without JavaScript the waiting page refreshes itself and still lands 
   await phone.page.goto(approveLinkFrom(await stack.smtp.waitForMail(user.email, { count: 2 })))
   await phone.page.getByLabel('Also sign me in on this device').check()
   await Promise.all([phone.page.waitForURL(`${phoneSide.origin}/account`), phone.page.getByRole('button', { name: String(match), exact: true }).click()])
-  t.equal(await heading(phone.page), 'You are signed in', 'the phone asked to be signed in too')
+  t.equal(await heading(phone.page), 'Your account', 'the phone asked to be signed in too')
   await phone.shot('phone-account')
 
   await desktop.page.waitForURL(`${desktopSide.origin}/account`, { timeout: 20_000 })
-  t.equal(await heading(desktop.page), 'You are signed in', 'the <noscript> refresh picked up the approval')
+  t.equal(await heading(desktop.page), 'Your account', 'the <noscript> refresh picked up the approval')
   await desktop.shot('account-nojs')
 })

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { json, pollUntil, startStack, testConfig, uniqueEmail } from '../../helper.js'
-import { browser, csrfOf } from '../../page-browser.js'
+import { browser, csrfOf } from '../pages/page-client.js'
 import { approvalTokenFrom, askCrossDevice, openEvents, secretHeader, serveInstance } from '../../cross-device.js'
 
 const stack = await startStack(t)

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { bearer, buildApp, json, signUp, startStack, testConfig, uniqueEmail } from '../../helper.js'
-import { browser, csrfOf } from '../../page-browser.js'
+import { browser, csrfOf } from '../pages/page-client.js'
 import { approvalTokenFrom, askCrossDevice, choicesOf, openEvents, secretHeader, serveInstance } from '../../cross-device.js'
 
 const stack = await startStack(t)

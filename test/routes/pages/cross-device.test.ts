@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { buildApp, startStack, testConfig, uniqueEmail } from '../../helper.js'
-import { browser, csrfOf } from '../../page-browser.js'
+import { browser, csrfOf } from './page-client.js'
 import { approvalTokenFrom, openEvents, serveInstance } from '../../cross-device.js'
 
 const stack = await startStack(t)
@@ -73,7 +73,7 @@ t.test('the waiting page shows the number, works without JavaScript (refresh), a
   t.match(waiting.body, new RegExp(`data-events="/auth/magic-link/requests/${requestId}/events"`))
   t.match(waiting.body, /role="status"/, 'the status line is announced')
   t.notMatch(waiting.body, /<script>|style=/, 'no inline script or style (strict CSP)')
-  t.match(waiting.body, email)
+  t.match(waiting.body, email.replace('@', '@<wbr>'), 'the address (breakable after the @)')
 
   const script = await app.inject({ method: 'GET', url: '/assets/cross-device.js' })
   t.equal(script.statusCode, 200)

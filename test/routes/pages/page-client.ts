@@ -20,6 +20,7 @@ export function browser (app: FastifyInstance) {
   }
 }
 
+/** The CSRF token of the (first) form in a page. */
 export const csrfOf = (html: string): string => {
   const match = /name="csrf" value="([^"]+)"/.exec(html)
   if (match === null) throw new Error('no csrf field in the page')

@@ -8,6 +8,7 @@ import { ErrorCodes, isAppError, type ErrorCode, type ErrorExtras } from './serv
 import addressLimit from './plugins/app/address-limit.js'
 import authenticate from './plugins/app/authenticate.js'
 import configPlugin, { type ConfigPluginOptions } from './plugins/app/config.js'
+import crossDevice, { type CrossDeviceOptions } from './plugins/app/cross-device.js'
 import csrf from './plugins/app/csrf.js'
 import dataLossWatch, { type DataLossWatchOptions } from './plugins/app/data-loss-watch.js'
 import mailer from './plugins/app/mailer.js'
@@ -28,7 +29,7 @@ import { sendHtml } from './routes/schemas.js'
 import todoRoutes from './routes/todos/index.js'
 import { notFoundPage } from './views/pages.js'
 
-export type AppOptions = ConfigPluginOptions & DataLossWatchOptions
+export type AppOptions = ConfigPluginOptions & DataLossWatchOptions & CrossDeviceOptions
 
 /** Paths whose query strings carry secrets are logged without them. */
 const loggedUrl = (url: string): string => {
@@ -43,8 +44,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
       level: config.LOG_LEVEL,
       redact: {
         paths: [
-          'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
-          '*.token', '*.refreshToken', '*.accessToken', '*.code', '*.password'
+          'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', 'req.headers["x-device-secret"]',
+          '*.token', '*.refreshToken', '*.accessToken', '*.code', '*.password', '*.deviceSecret'
         ],
         censor: '[redacted]'
       },
@@ -162,6 +163,7 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(addressLimit)
   await fastify.register(csrf)
   await fastify.register(dataLossWatch, opts)
+  await fastify.register(crossDevice, opts)
   // Before the routes: it collects their schemas as they are added.
   await fastify.register(swagger)
 

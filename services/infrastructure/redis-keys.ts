@@ -36,6 +36,14 @@ export const redisKeys = {
   revokedSession: (userId: string, sessionId: string) => `${PREFIX}s${userTag(userId)}${sessionId}`,
   /** Blacklisted access-token jti, kept for the token's remaining lifetime. */
   revokedToken: (userId: string, jti: string) => `${PREFIX}b${userTag(userId)}${jti}`,
+  /**
+   * A pending cross-device sign-in (hash: hashes of the device secret and of the link token, state,
+   * match number, choices, device summary). One key per request, tagged by the request id, so
+   * every script touches one slot (services/links/cross-device.ts).
+   */
+  crossDeviceRequest: (requestId: string) => `${PREFIX}xd{${requestId}}`,
+  /** Pub/sub channel (not a key) on which a cross-device request id is published when its state changes. */
+  crossDeviceChannel: `${PREFIX}xd:events`,
   /** Configuration marker: its absence means Redis lost its data (see services/sessions/revocation.ts). */
   dataEpoch: `${PREFIX}epoch`,
   /** Prefix of the counters @fastify/rate-limit keeps. */

@@ -4,7 +4,7 @@ import { normalizeEmail } from '../../services/email/email-address.js'
 import { MagicLinkGoneError, ValidationFailedError } from '../../services/infrastructure/errors.js'
 import { continuePage, linkExpiredPage, signupPage } from '../../views/magic-link.js'
 import { clientInfo } from '../client-info.js'
-import { signInLimit } from '../route-options.js'
+import { perIpLimit, signInLimit } from '../route-options.js'
 import { Accepted, Email, errors, Name, OpaqueToken, Password, sendHtml, SignedIn } from '../schemas.js'
 
 const tags = ['magic link']
@@ -35,7 +35,7 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/magic-link/verify', {
     // Mail scanners open links too; guessing a 256-bit token is hopeless anyway.
-    ...signInLimit(fastify, 3 * fastify.config.RATE_LIMIT_AUTH),
+    ...perIpLimit(3 * fastify.config.RATE_LIMIT_AUTH),
     schema: {
       tags,
       summary: 'Look at a link without using it',

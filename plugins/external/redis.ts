@@ -23,7 +23,7 @@ const CLUSTER_RETRY_DELAY_MS = 100
  * queue (a command while disconnected fails at once instead of waiting, which the defaults turned
  * into 73 s), every command bounded by REDIS_TIMEOUT, no silent re-sending of commands after a
  * reconnect, and reconnection forever with a short back-off so the service recovers by itself.
- * Auto-pipelining batches concurrent commands into one write per tick (per node on a cluster).
+ * Auto-pipelining batches concurrent commands into one write per tick (one node; see below for a cluster).
  *
  * REDIS_URL picks the topology (services/infrastructure/config.ts, parseRedisUrl):
  * - redis:// / rediss://: one node;
@@ -78,7 +78,9 @@ export function createRedisClient (config: Pick<Config, 'REDIS_URL' | 'REDIS_TIM
   const options: ClusterOptions = {
     enableOfflineQueue: false,
     enableReadyCheck: true,
-    enableAutoPipelining: true,
+    // Off on a cluster: ioredis does not follow MOVED/ASK for a write inside an auto-pipeline (it
+    // answers the raw redirection), which turned a slot moving or a master going away into 500s.
+    enableAutoPipelining: false,
     lazyConnect: true,
     scaleReads: 'master',
     maxRedirections: clusterRetries(config.REDIS_TIMEOUT),
@@ -145,10 +147,11 @@ export default fp(async function redisPlugin (fastify) {
   if (role === 'replica') fastify.log.warn(`Redis at ${describeUrl(REDIS_URL)} is a read-only replica; /ready answers 503 until it is a master`)
 
   await fastify.register(fastifyRedis, { client: client as Redis, closeClient: false })
-  // Our own close: QUIT when connected, otherwise drop the socket and stop reconnecting, so a
-  // shutdown during a Redis outage neither fails nor keeps the process alive.
+  // Our own close: QUIT when connected, then drop the socket and stop reconnecting, so a shutdown
+  // during a Redis outage neither fails nor keeps the process alive. disconnect() also closes the
+  // Sentinel connections that watch for a failover (QUIT alone leaves them reconnecting).
   fastify.addHook('onClose', async () => {
-    if (client.status === 'ready') await client.quit().catch(() => client.disconnect())
-    else client.disconnect()
+    if (client.status === 'ready') await client.quit().catch(() => {})
+    client.disconnect()
   })
 }, { name: 'redis', dependencies: ['config'] })

@@ -1,6 +1,4 @@
-import { ReplyError } from 'ioredis'
 import t from 'tap'
-import { failedDependency } from '../../services/infrastructure/dependency-errors.js'
 import { redisKeys } from '../../services/infrastructure/redis-keys.js'
 import { bearer, buildApp, json, pollUntil, signUp, startStack, timed, uniqueEmail, type SignedInUser } from '../helper.js'
 import { startRedisCluster, type ClusterNode } from '../stack/redis-cluster.js'
@@ -15,11 +13,6 @@ const cluster = await startRedisCluster({ nodeTimeoutMs: 2_000 })
 t.teardown(async () => { await cluster.close() })
 
 await coreFlows(t, stack, cluster.url, async () => cluster.nodes.map((node) => node.admin))
-
-// CLUSTERDOWN is a server error reply; its classification as a dependency state comes with the
-// Redis server-reply classifier (issue 15). Until that is merged, the part of the test that needs
-// it is reported as todo instead of failing.
-const clusterDownIs503 = failedDependency(new ReplyError('CLUSTERDOWN The cluster is down')) === 'redis'
 
 t.test('a master stops: its users get 503 within ~1 s, never 500; /ready says which; all recovers', async (t) => {
   const app = await buildApp(t, stack, { REDIS_URL: cluster.url, EMAIL_COOLDOWN: '0' })
@@ -78,7 +71,7 @@ t.test('a master stops: its users get 503 within ~1 s, never 500; /ready says wh
   ]))
   t.same(burst.filter((response) => response.statusCode >= 500 && response.statusCode !== 503).map((response) => response.body), [], 'no 500 in a burst over every user')
 
-  await t.test('once the cluster marks the master failed, every user gets 503, never 500', { todo: clusterDownIs503 ? false : 'needs the classification of Redis server replies (CLUSTERDOWN) from issue 15' }, async (t) => {
+  await t.test('once the cluster marks the master failed, every user gets 503, never 500', async (t) => {
     await cluster.waitForState('fail')
     for (const user of [victim, survivor]) {
       const { result, ms } = await timed(async () => await me(app, user.accessToken))
@@ -88,6 +81,8 @@ t.test('a master stops: its users get 503 within ~1 s, never 500; /ready says wh
     }
     const link = await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email: uniqueEmail('down') } })
     t.equal(link.statusCode, 503, `a sign-in request → 503 (${json(link).code})`)
+    const logout = await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(survivor.accessToken) })
+    t.equal(logout.statusCode, 503, `a logout → 503 (${json(logout).code})`)
     const down = await app.inject({ method: 'GET', url: '/ready' })
     t.equal(down.statusCode, 503)
     t.match(json(down).message, /state is fail/)

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { redisCommandsDuring } from '../counters.js'
 import { bearer, buildApp, json, signUp, startStack, testConfig, uniqueEmail } from '../helper.js'
 
@@ -129,11 +129,16 @@ t.test('Bearer routes, far from the limit: one Redis command per request; the li
   t.ok(counted > 150 && counted <= 202, `Redis holds the instance's count (${counted} of 202, the rest still local)`)
 })
 
-t.test('Bearer routes: the limit holds across instances (10 instances behind round-robin, limit 20)', async (t) => {
-  const config = testConfig(stack, { RATE_LIMIT_BEARER: '20' })
+/** Ten instances sharing Redis, MongoDB and configuration, with one signed-in user. */
+async function tenInstances (t: Test, bearerLimit: number): Promise<{ apps: FastifyInstance[], accessToken: string }> {
+  const config = testConfig(stack, { RATE_LIMIT_BEARER: String(bearerLimit) })
   const apps: FastifyInstance[] = []
   for (let i = 0; i < 10; i++) apps.push(await buildApp(t, stack, {}, { config }))
-  const { accessToken } = await signUp(apps[0]!, stack)
+  return { apps, accessToken: (await signUp(apps[0]!, stack)).accessToken }
+}
+
+t.test('Bearer routes: the limit holds across instances (10 instances behind round-robin, limit 20)', async (t) => {
+  const { apps, accessToken } = await tenInstances(t, 20)
   const statuses: number[] = []
   for (let i = 0; i < 200; i++) statuses.push((await apps[i % 10]!.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })).statusCode)
   const allowed = statuses.filter((status) => status === 200).length
@@ -149,10 +154,7 @@ t.test('Bearer routes: the limit holds across instances (10 instances behind rou
 })
 
 t.test('Bearer routes: parallel bursts over 10 instances stay within 10% of the limit', async (t) => {
-  const config = testConfig(stack, { RATE_LIMIT_BEARER: '400' })
-  const apps: FastifyInstance[] = []
-  for (let i = 0; i < 10; i++) apps.push(await buildApp(t, stack, {}, { config }))
-  const { accessToken } = await signUp(apps[0]!, stack)
+  const { apps, accessToken } = await tenInstances(t, 400)
   const statuses: number[] = []
   for (let burst = 0; burst < 10; burst++) {
     const responses = await Promise.all(Array.from({ length: 80 }, async (_, i) =>

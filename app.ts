@@ -13,6 +13,7 @@ import csrf from './plugins/app/csrf.js'
 import dataLossWatch, { type DataLossWatchOptions } from './plugins/app/data-loss-watch.js'
 import mailer from './plugins/app/mailer.js'
 import services from './plugins/app/services.js'
+import signInBudget from './plugins/app/sign-in-budget.js'
 import cors from './plugins/external/cors.js'
 import helmet from './plugins/external/helmet.js'
 import jwt from './plugins/external/jwt.js'
@@ -161,6 +162,7 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(services)
   await fastify.register(authenticate)
   await fastify.register(addressLimit)
+  await fastify.register(signInBudget)
   await fastify.register(csrf)
   await fastify.register(dataLossWatch, opts)
   await fastify.register(crossDevice, opts)

@@ -43,6 +43,7 @@ export function testConfig (stack: Stack, overrides: Record<string, string> = {}
     RATE_LIMIT_GLOBAL: '100000',
     RATE_LIMIT_BEARER: '100000',
     RATE_LIMIT_AUTH: '100000',
+    RATE_LIMIT_AUTH_TOTAL: '100000',
     RATE_LIMIT_REFRESH: '100000',
     RATE_LIMIT_ADDRESS: '100000',
     ...overrides

@@ -5,7 +5,7 @@ import { MagicLinkGoneError, ValidationFailedError } from '../../services/infras
 import { continuePage, linkExpiredPage, signupPage } from '../../views/magic-link.js'
 import { clientInfo } from '../client-info.js'
 import { CrossDeviceAccepted } from './cross-device.js'
-import { signInLimit } from '../route-options.js'
+import { perIpLimit, signInLimit } from '../route-options.js'
 import { Email, errors, Name, OpaqueToken, Password, sendHtml, SignedIn } from '../schemas.js'
 
 const tags = ['magic link']
@@ -44,7 +44,7 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/magic-link/verify', {
     // Mail scanners open links too; guessing a 256-bit token is hopeless anyway.
-    ...signInLimit(fastify, 3 * fastify.config.RATE_LIMIT_AUTH),
+    ...perIpLimit(3 * fastify.config.RATE_LIMIT_AUTH),
     schema: {
       tags,
       summary: 'Look at a link without using it',

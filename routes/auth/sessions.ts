@@ -1,6 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { clientInfo } from '../client-info.js'
-import { bearerOnly, signInLimit } from '../route-options.js'
+import { bearerOnly, perIpLimit } from '../route-options.js'
 import { BearerSecurity, errors, ObjectIdString, OpaqueToken, TokenPair } from '../schemas.js'
 
 const tags = ['sessions']
@@ -8,7 +8,7 @@ const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_
 
 const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/refresh', {
-    ...signInLimit(fastify, fastify.config.RATE_LIMIT_REFRESH),
+    ...perIpLimit(fastify.config.RATE_LIMIT_REFRESH),
     schema: {
       tags,
       summary: 'Trade a refresh token for a new pair',

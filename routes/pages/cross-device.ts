@@ -12,7 +12,7 @@ import { linkExpiredPage } from '../../views/magic-link.js'
 import { emailTakenPage, formExpiredPage, startPage } from '../../views/pages.js'
 import { DEVICE_COOKIE, requestPath } from '../auth/cross-device.js'
 import { clientInfo } from '../client-info.js'
-import { signInLimit, unlimited } from '../route-options.js'
+import { perIpLimit, signInLimit, unlimited } from '../route-options.js'
 import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
 import { Csrf, emailFormRefusals, emailNotSent, Field, tags } from './forms.js'
 import { createPageSession } from './page-session.js'
@@ -97,7 +97,7 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.get('/auth/magic-link/approve', {
     // Mail scanners open links too; the token is 256-bit, so this only bounds load.
-    ...signInLimit(fastify, 3 * fastify.config.RATE_LIMIT_AUTH),
+    ...perIpLimit(3 * fastify.config.RATE_LIMIT_AUTH),
     attachValidation: true,
     schema: {
       tags,

@@ -46,6 +46,8 @@ export const redisKeys = {
   crossDeviceChannel: `${PREFIX}xd:events`,
   /** Configuration marker: its absence means Redis lost its data (see services/sessions/revocation.ts). */
   dataEpoch: `${PREFIX}epoch`,
+  /** Bearer requests of one client (IP, IPv6 /64) in one minute, over every instance. */
+  bearerHits: (client: string, window: number) => `${PREFIX}rb:${client}:${window}`,
   /** Prefix of the counters @fastify/rate-limit keeps. */
   rateLimitPrefix: `${PREFIX}rl:`
 } as const

@@ -4,6 +4,12 @@ import { createSessionModel } from './session.js'
 import { createTodoModel } from './todo.js'
 import { createUserModel } from './user.js'
 
+/**
+ * The models. User, Session and RefreshRotation decide revocation and refresh rotation, so their
+ * schemas read from the primary (`read: 'primary'`) whatever MONGODB_URL's readPreference says: a
+ * lagging secondary could revive a logged-out token or accept a rotated refresh token twice.
+ * Todos follow the connection string.
+ */
 export function createModels (connection: Connection) {
   return {
     User: createUserModel(connection),

@@ -17,7 +17,7 @@ const sessionSchema = new Schema({
   method: { type: String, enum: ['magic-link', 'otp', 'password', 'cross-device'], required: true },
   revokedAt: { type: Date, default: null },
   revokeReason: { type: String, enum: ['logout', 'logout-all', 'reuse', 'user', 'deleted', null], default: null }
-}, { timestamps: { createdAt: true, updatedAt: false }, versionKey: false, strict: 'throw' })
+}, { timestamps: { createdAt: true, updatedAt: false }, versionKey: false, strict: 'throw', read: 'primary' })
 
 export type SessionFields = InferSchemaType<typeof sessionSchema> & { _id: Types.ObjectId, createdAt: Date }
 

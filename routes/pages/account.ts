@@ -1,4 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { isRevocationRecorded } from '../../services/sessions/revocation.js'
 import { accountPage, formExpiredPage } from '../../views/pages.js'
 import { errors, HtmlPage, sendHtml } from '../schemas.js'
 import { Csrf, tags } from './forms.js'
@@ -19,10 +20,13 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const session = await currentSession(request, reply)
     if (session === null) return await reply.redirect('/', 303)
-    return await sendHtml(reply, 200, accountPage({ csrf: fastify.pageCsrf(request, reply), account: session.account }))
+    return await sendHtml(reply, 200, accountPage({ csrf: fastify.pageCsrf(request, reply, session.claims.sid), account: session.account }))
   })
 
   fastify.post('/account/logout', {
+    // Signing out must work while Redis refuses writes (the Redis-backed limit would answer 503
+    // first), as Bearer logout does; the form is bound to the session and CSRF-checked.
+    config: { rateLimit: false },
     attachValidation: true,
     schema: {
       tags,
@@ -34,9 +38,19 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const body = request.validationError === undefined ? request.body : {}
-    if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage())
+    // The form is bound to the session it was shown to: find that session first.
     const session = await currentSession(request, reply)
-    if (session !== null) await fastify.sessions.logout(session.claims)
+    if (!fastify.checkPageCsrf(request, body.csrf, session?.claims.sid)) return await sendHtml(reply, 403, formExpiredPage())
+    if (session !== null) {
+      try {
+        await fastify.sessions.logout(session.claims)
+      } catch (error) {
+        // Recorded in the journal but not yet in Redis: the revocation completes by itself within
+        // one check period, so the browser forgets its tokens now (the answer is still a 503).
+        if (isRevocationRecorded(error)) clearSessionCookies(reply)
+        throw error
+      }
+    }
     clearSessionCookies(reply)
     return await reply.redirect('/?signed-out=1', 303)
   })

@@ -124,7 +124,7 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
   /**
    * The session for a right code: the account's own, or for an unknown address a new account,
    * made session first and account last (sessions.startSessionForNewUser), so a failure in between
-   * never leaves an account behind. The session is the last thing that can fail.
+   * never leaves an account behind.
    */
   async function signIn (email: string, name: string | undefined, client: ClientInfo) {
     const existing = await users.findUserByEmail(email)
@@ -188,7 +188,8 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
       const [attempts, created, ttlLeft] = rest
       try {
         await failureCeiling.recordSuccess(address)
-        // The session is the last step: the code is never put back once it made one.
+        // The sign-in is the last step (for a new address, the account's insert after its session):
+        // nothing can fail after someone is signed in, so the code is never put back once it signed anyone in.
         const { user, created: isNew, pair } = await signIn(email, fields.name, client)
         return { user: toPublicUser(user), ...pair, created: isNew }
       } catch (error) {

@@ -306,6 +306,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
      */
     async revoke (request: RevocationRequest): Promise<void> {
       const entry = await insertOne(Revocation, { ...entryFor(request, new Date(clock.now())), mirroredAt: null })
+      metrics.inc('latchkey_revocations_total', { kind: request.kind }) // recorded: it will complete
       const fields = entry.toObject() as RevocationFields
       const mirroredAt = new Date(clock.now())
       try {
@@ -317,7 +318,6 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
         if (typeof error === 'object' && error !== null) Object.assign(error, { [RECORDED]: true })
         throw error
       }
-      metrics.inc('latchkey_revocations_total', { kind: request.kind })
       // Confirms the mirror; if this write is lost the watch simply writes the entry again.
       await Revocation.updateOne({ _id: entry._id }, { $set: { mirroredAt, purgeAt: fields.expiresAt } }).catch(() => {})
     },

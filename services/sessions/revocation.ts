@@ -336,7 +336,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     /**
      * One pass of the mirror check (the data-loss watch runs it every few seconds and whenever
      * Redis reconnects). For each shard: marker missing → the shard lost its data; marker behind
-     * what MongoDB confirmed, or of another epoch → the shard went back in time. Then every journal
+     * what MongoDB confirmed → the shard went back in time. Then every journal
      * entry the shards may be missing is written again: those never confirmed (completing their
      * MongoDB side too), those mirrored since the oldest watermark, or all live entries when a
      * shard lost data or went back. Finally the markers move to this pass's start.
@@ -354,7 +354,10 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
         if (read.status === 'rejected') return 'unreachable'
         const doc = confirmed.get(shard.id)
         if (read.value === null) return doc === undefined ? 'new' : 'lost'
-        if (doc !== undefined && (doc.epoch !== read.value.epoch || read.value.wm < doc.confirmed)) return 'rolled-back'
+        // Behind what MongoDB confirmed. A marker of another epoch was made after a loss by another
+        // instance, whose clock may run a little behind: only well behind is a restore.
+        const tolerance = doc?.epoch === read.value.epoch ? 0 : REPLAY_MARGIN_MS
+        if (doc !== undefined && read.value.wm < doc.confirmed - tolerance) return 'rolled-back'
         return 'ok'
       })
 

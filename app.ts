@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { parseTrustProxy, type Config } from './services/infrastructure/config.js'
-import { failedDependency } from './services/infrastructure/dependency-errors.js'
+import { failedDependency, loggableError, sanitizedMessage } from './services/infrastructure/dependency-errors.js'
 import { lazyChildLogger } from './services/infrastructure/lazy-logger.js'
 import { ErrorCodes, isAppError, type ErrorCode, type ErrorExtras } from './services/infrastructure/errors.js'
 import addressLimit from './plugins/app/address-limit.js'
@@ -12,6 +12,7 @@ import crossDevice, { type CrossDeviceOptions } from './plugins/app/cross-device
 import csrf from './plugins/app/csrf.js'
 import dataLossWatch, { type DataLossWatchOptions } from './plugins/app/data-loss-watch.js'
 import mailer from './plugins/app/mailer.js'
+import mongoBudget from './plugins/app/mongo-budget.js'
 import services from './plugins/app/services.js'
 import signInBudget from './plugins/app/sign-in-budget.js'
 import cors from './plugins/external/cors.js'
@@ -108,7 +109,7 @@ function installErrorHandling (fastify: FastifyInstance): void {
       message = `${dependency === 'redis' ? 'Redis' : 'MongoDB'} is unavailable; try again shortly`
       retryAfter = 1
       fastify.metrics.inc('latchkey_dependency_errors_total', { dependency })
-      request.log.warn({ dependency, reason: error.message }, 'dependency unavailable')
+      request.log.warn({ dependency, reason: sanitizedMessage(error.message) }, 'dependency unavailable')
     } else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       status = error.statusCode
       code = errorCodeForStatus(status)
@@ -117,7 +118,8 @@ function installErrorHandling (fastify: FastifyInstance): void {
       status = 500
       code = ErrorCodes.INTERNAL_ERROR
       message = 'Something went wrong on our side'
-      request.log.error({ err: error }, 'unhandled error')
+      // Never the error itself: Redis errors carry their command's arguments, MongoDB's the document.
+      request.log.error({ error: loggableError(error) }, 'unhandled error')
     }
 
     if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
@@ -135,9 +137,23 @@ function installErrorHandling (fastify: FastifyInstance): void {
  * The application: clients (Redis, MongoDB, JWT) → our plugins (mailer, services,
  * authenticate) → routes, with one error handler for the SPEC error shape.
  */
+/**
+ * SPEC 8b: every query string has a closed schema. A route that declares no query parameters gets
+ * an empty closed one, so `?userId[$ne]=x` is a 400 instead of being silently ignored. Swagger
+ * UI's own routes (hidden from the document) are left as they are.
+ */
+function closeQueryStrings (fastify: FastifyInstance): void {
+  const closed = { type: 'object', properties: {}, additionalProperties: false }
+  fastify.addHook('onRoute', (route) => {
+    if (route.schema?.hide === true || route.schema?.querystring !== undefined) return
+    route.schema = { ...route.schema, querystring: closed }
+  })
+}
+
 export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(configPlugin, opts)
   installErrorHandling(fastify)
+  closeQueryStrings(fastify)
   // JSON only (pages register their own form parser in their scope): anything else is a 415.
   fastify.removeContentTypeParser('text/plain')
 
@@ -156,6 +172,7 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(cors)
   await fastify.register(redis)
   await fastify.register(mongoose)
+  await fastify.register(mongoBudget)
   await fastify.register(jwt)
   await fastify.register(rateLimit)
   await fastify.register(mailer)

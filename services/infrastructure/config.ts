@@ -36,7 +36,7 @@ export const EnvSchema = Type.Object({
   REFRESH_REUSE_GRACE: Type.Integer({ minimum: 0, default: 10 }),
   SMTP_TIMEOUT: Milliseconds(10_000, 'bound on connecting to and sending through SMTP'),
   REDIS_TIMEOUT: Milliseconds(500, 'bound on any Redis command'),
-  MONGODB_TIMEOUT: Milliseconds(2_000, 'bound on server selection and on any MongoDB operation'),
+  MONGODB_TIMEOUT: Milliseconds(2_000, 'bound on server selection, and on all the MongoDB time of one request together'),
   USER_CACHE_TTL: Seconds(600, 'seconds a user stays cached in Redis (plus up to 10% jitter)'),
   RATE_LIMIT_GLOBAL: Type.Integer({ minimum: 1, default: 300, description: 'requests per minute per IP (IPv6 per /64) on routes without a tighter limit; shared through Redis' }),
   RATE_LIMIT_BEARER: Type.Integer({ minimum: 1, default: 3000, description: 'requests per minute per IP on Bearer-authenticated routes, over every instance (counted locally, sent to Redis in batches: no round trip of its own until a client nears it)' }),

@@ -1,5 +1,7 @@
 import type { Connection } from 'mongoose'
+import { mongoBudgetPlugin } from './mongo-budget-plugin.js'
 import { createRefreshRotationModel } from './refresh-rotation.js'
+import { createRedisShardModel, createRevocationModel } from './revocation.js'
 import { createSessionModel } from './session.js'
 import { createTodoModel } from './todo.js'
 import { createUserModel } from './user.js'
@@ -11,11 +13,14 @@ import { createUserModel } from './user.js'
  * Todos follow the connection string.
  */
 export function createModels (connection: Connection) {
+  connection.plugin(mongoBudgetPlugin)
   return {
     User: createUserModel(connection),
     Session: createSessionModel(connection),
     RefreshRotation: createRefreshRotationModel(connection),
-    Todo: createTodoModel(connection)
+    Todo: createTodoModel(connection),
+    Revocation: createRevocationModel(connection),
+    RedisShard: createRedisShardModel(connection)
   }
 }
 
@@ -35,6 +40,7 @@ export async function ensureIndexes (models: Models): Promise<{ ttlIndexes: bool
   try {
     await models.Session.collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
     await models.RefreshRotation.collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
+    await models.Revocation.collection.createIndex({ purgeAt: 1 }, { expireAfterSeconds: 0, name: 'purgeAt_ttl' })
     return { ttlIndexes: true }
   } catch (error) {
     if (NOT_IMPLEMENTED.has((error as { code?: number }).code ?? 0)) return { ttlIndexes: false }

@@ -36,19 +36,19 @@ t.test('fails fast while Redis is down, times out while it hangs, recovers by it
   t.teardown(async () => { await app.close() })
 
   await server.stop()
-  let started = Date.now()
-  await t.rejects(app.redis.get('k'), /Stream isn't writeable/)
-  t.ok(Date.now() - started < 100, `rejected in ${Date.now() - started} ms (no offline queue)`)
+  // This rejection comes only from a client without an offline queue (one with a queue would wait).
+  await t.rejects(app.redis.get('k'), /Stream isn't writeable and enableOfflineQueue options is false/, 'rejected at once: no offline queue')
 
   await server.start()
   await pollUntil(async () => app.redis.status, (status) => status === 'ready', { intervalMs: 50 })
   t.equal(await app.redis.ping(), 'PONG', 'reconnected without help')
 
   server.pause()
-  started = Date.now()
-  await t.rejects(app.redis.get('k'), /Command timed out/)
+  const started = Date.now()
+  await t.rejects(app.redis.get('k'), /Command timed out/, 'a hanging server is cut off by REDIS_TIMEOUT (the error says so)')
   const waited = Date.now() - started
-  t.ok(waited >= 250 && waited < 800, `a hanging server is bounded by REDIS_TIMEOUT (${waited} ms)`)
+  // A lower bound holds on a busy machine (timers never fire early); the upper one is generous.
+  t.ok(waited >= 250 && waited < 5_000, `it waited for the timeout, and not much longer (${waited} ms, REDIS_TIMEOUT 300 ms)`)
   server.resume()
 })
 
@@ -57,7 +57,7 @@ t.test('closing while Redis is down neither fails nor hangs', async (t) => {
   await server.stop()
   const started = Date.now()
   await app.close()
-  t.ok(Date.now() - started < 1_000, 'closed promptly')
+  t.ok(Date.now() - started < 5_000, `closed without waiting for Redis (${Date.now() - started} ms)`)
   let connects = 0
   app.redis.on('connect', () => connects++)
   await server.start()

@@ -14,6 +14,7 @@ export async function startSmtpSink () {
   const messages: ParsedMail[] = []
   const waiters = new Set<() => void>()
   let mode: SinkMode = 'accept'
+  let pending = 0
 
   const server = new SMTPServer({
     authOptional: true,
@@ -22,7 +23,7 @@ export async function startSmtpSink () {
     closeTimeout: 500,
     disableReverseLookup: true, // no DNS on a test machine: a reverse lookup would cost ~100 ms per message
     onData (stream, _session, callback) {
-      if (mode === 'hang') { stream.resume(); return } // never answer
+      if (mode === 'hang') { pending++; stream.resume(); return } // never answer
       const chunks: Buffer[] = []
       stream.on('data', (chunk: Buffer) => chunks.push(chunk))
       stream.on('end', () => {
@@ -48,6 +49,8 @@ export async function startSmtpSink () {
     messages,
     recipients,
     setMode (next: SinkMode): void { mode = next },
+    /** Messages the sink is holding without an answer (hang mode). */
+    pending: (): number => pending,
     /** Messages delivered to `address` so far. */
     inbox (address: string): ParsedMail[] {
       return messages.filter((mail) => recipients(mail).includes(address.toLowerCase()))

@@ -5,6 +5,7 @@ import { NotFoundError } from '../../services/infrastructure/errors.js'
 import { isRevocationRecorded } from '../../services/sessions/revocation.js'
 import { accountPage, deleteAccountPage, formExpiredPage } from '../../views/pages.js'
 import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
+import { unlimited } from '../route-options.js'
 import { Csrf, Field, tags } from './forms.js'
 import { createPageSession, type PageSession } from './page-session.js'
 
@@ -30,6 +31,9 @@ const formResponses = (done: string) => ({
  * /auth/me), as forms: every one POSTs with the CSRF token, and wherever this browser's session
  * ends its cookies are cleared.
  */
+// Forms that end sessions skip the Redis-backed rate limit: signing out must work while Redis
+// refuses writes (the limit would answer 503 first), as Bearer logout does. Each needs a live
+// session and a CSRF token bound to it.
 const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { clearSessionCookies, currentSession } = createPageSession(fastify)
 
@@ -41,19 +45,16 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   /**
    * The start of every form: who is signed in, then the CSRF check (a form is bound to the session
-   * it was shown to). Null when the answer is already sent (to the start page when nobody is signed
-   * in, or the 403 form-expired page).
+   * it was shown to). Null when the answer is already sent (the 403 form-expired page, or to the
+   * start page when nobody is signed in).
    */
   async function formSession (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined): Promise<PageSession | null> {
     const session = await currentSession(request, reply)
-    if (session === null) {
-      await reply.redirect('/', 303)
-      return null
-    }
-    if (!fastify.checkPageCsrf(request, csrf, session.claims.sid)) {
+    if (!fastify.checkPageCsrf(request, csrf, session?.claims.sid)) {
       await sendHtml(reply, 403, formExpiredPage())
       return null
     }
+    if (session === null) await reply.redirect('/', 303)
     return session
   }
 
@@ -95,6 +96,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/logout', {
+    ...unlimited,
     attachValidation: true,
     schema: {
       tags,
@@ -113,6 +115,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/logout-all', {
+    ...unlimited,
     attachValidation: true,
     schema: {
       tags,
@@ -130,6 +133,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/sessions/revoke', {
+    ...unlimited,
     attachValidation: true,
     schema: {
       tags,
@@ -193,6 +197,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/delete', {
+    ...unlimited,
     attachValidation: true,
     schema: {
       tags,

@@ -175,12 +175,16 @@ export function createCrossDeviceEvents ({ subscriber, channel, now, recheckMs =
       for (const watcher of everyWatcher()) watcher.shutdown()
     },
 
-    /** Closes the subscriber connection. */
+    /**
+     * Closes the subscriber connection: QUIT when connected, then drop the socket and stop
+     * reconnecting (on Sentinel, disconnect() also closes the connections that watch for a
+     * failover, which QUIT alone leaves reconnecting).
+     */
     async close (): Promise<void> {
       closing = true
       subscribed = false
-      if (subscriber.status === 'ready') await subscriber.quit().catch(() => subscriber.disconnect())
-      else subscriber.disconnect()
+      if (subscriber.status === 'ready') await subscriber.quit().catch(() => {})
+      subscriber.disconnect()
     }
   }
   return events

@@ -20,6 +20,22 @@ if (process.env.BENCH_NO_TOKEN_CACHE === '1') server.verifiedTokens.get = () => 
 let mongoCommands = 0
 const byName: Record<string, number> = {}
 server.get('/__bench/stats', { config: { rateLimit: false } }, async () => ({ mongoCommands, mongoByName: byName, memory: process.memoryUsage() }))
+// Many distinct users at once: the users are inserted directly, then each gets a real session and
+// access token from the sessions service (the same signer as every sign-in flow).
+server.post<{ Body: { count: number, label: string } }>('/__bench/sign-in-many', { config: { rateLimit: false } }, async (request) => {
+  const { count, label } = request.body
+  const { User } = server.mongo.models
+  const users = await User.insertMany(Array.from({ length: count }, (_, i) => ({ email: `${label}.${i}@example.com`, name: `Bench User ${i}` })))
+  const tokens: string[] = new Array(count)
+  let next = 0
+  await Promise.all(Array.from({ length: 20 }, async () => {
+    while (next < count) {
+      const i = next++
+      tokens[i] = (await server.sessions.startSession(users[i]!._id.toString(), 'magic-link', {})).accessToken
+    }
+  }))
+  return { tokens }
+})
 await server.ready()
 server.mongo.connection.getClient().on('commandStarted', (event: { commandName: string }) => {
   mongoCommands++

@@ -1,6 +1,7 @@
 import type { Connection } from 'mongoose'
 import { createRefreshRotationModel } from './refresh-rotation.js'
 import { createSessionModel } from './session.js'
+import { createSigningKeyModel } from './signing-key.js'
 import { createTodoModel } from './todo.js'
 import { createUserModel } from './user.js'
 
@@ -9,7 +10,8 @@ export function createModels (connection: Connection) {
     User: createUserModel(connection),
     Session: createSessionModel(connection),
     RefreshRotation: createRefreshRotationModel(connection),
-    Todo: createTodoModel(connection)
+    Todo: createTodoModel(connection),
+    SigningKey: createSigningKeyModel(connection)
   }
 }
 

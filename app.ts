@@ -25,6 +25,7 @@ import devInboxRoutes from './routes/dev-inbox.js'
 import healthRoutes from './routes/health.js'
 import pageRoutes from './routes/pages/index.js'
 import todoRoutes from './routes/todos/index.js'
+import wellKnownRoutes from './routes/well-known.js'
 
 export type AppOptions = ConfigPluginOptions & DataLossWatchOptions
 
@@ -164,6 +165,7 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(healthRoutes)
   await fastify.register(authRoutes, { prefix: '/auth' })
   await fastify.register(todoRoutes, { prefix: '/todos' })
+  await fastify.register(wellKnownRoutes)
   await fastify.register(assetRoutes)
   await fastify.register(pageRoutes)
   // Captured mail is listed only in development mode with the in-memory outbox; never in production.

@@ -23,6 +23,11 @@ const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string
   typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.jti === 'string' &&
   Number.isInteger(claims.iat) && Number.isInteger(claims.exp)
 
+/** RFC 7517 key set. */
+export interface Jwks {
+  readonly keys: ReadonlyArray<JsonWebKey & { kid: string, alg: JwtAlgorithm, use: 'sig' }>
+}
+
 interface KeyEntry {
   kid: string
   activatesAt: number
@@ -54,7 +59,7 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
   let byHeader = new Map<string, KeyEntry>()
   /** Keys that can sign, newest activation first. */
   let signers: KeyEntry[] = []
-  let jwksBody: string | null = null
+  let jwksDocument: Jwks | null = null
   const removedListeners: Array<() => void> = []
 
   const entry = (alg: JwtAlgorithm, kid: string, activatesAt: number, verifyKey: string, signKey: string | undefined, publicJwk?: JsonWebKey): KeyEntry => ({
@@ -70,9 +75,9 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
     const removed = [...byHeader.keys()].some((header) => !next.has(header))
     byHeader = next
     signers = entries.filter((key) => key.sign !== undefined).sort((a, b) => b.activatesAt - a.activatesAt)
-    jwksBody = algorithm === 'HS256'
+    jwksDocument = algorithm === 'HS256'
       ? null
-      : JSON.stringify({ keys: entries.map((key) => ({ ...key.publicJwk, kid: key.kid, alg: algorithm, use: 'sig' })) })
+      : Object.freeze({ keys: entries.map((key) => Object.freeze({ ...key.publicJwk, kid: key.kid, alg: algorithm, use: 'sig' as const })) })
     if (removed) for (const listener of removedListeners) listener()
   }
 
@@ -123,8 +128,8 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
       install(keys.map((key) => entry(algorithm, key.kid, key.activatesAt, publicPem(key.publicJwk), key.privatePem, key.publicJwk)))
     },
 
-    /** The JWKS document (RFC 7517) of every published key, serialized once per key change; null for HS256. */
-    jwks (): string | null { return jwksBody },
+    /** The JWKS document (RFC 7517) of every published key, built once per key change; null for HS256. */
+    jwks (): Jwks | null { return jwksDocument },
 
     /** kids the ring accepts, and the one that signs now. */
     state (): { accepted: string[], signing: string | undefined } {

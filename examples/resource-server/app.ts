@@ -44,7 +44,7 @@ export function buildResourceServer (options: ResourceServerOptions) {
 
   /** Stateless check: signature by a published key, the pinned algorithm, exp. */
   async function verified (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const token = /^Bearer ([\w-]+\.[\w-]+\.[\w-]+)$/.exec(request.headers.authorization ?? '')?.[1]
+    const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1]
     if (token === undefined) return await refuse(reply, 'TOKEN_MISSING')
     try {
       const { payload } = await jwtVerify(token, jwks, { algorithms: [options.algorithm], requiredClaims: ['sub', 'sid', 'jti', 'exp'] })

@@ -9,14 +9,18 @@ import type { AccessClaims } from '../sessions/revocation.js'
  * well-formed token we signed, with these claims"; whether it was revoked is asked of Redis on
  * every request, so a logout still takes effect on the very next request.
  *
- * Bounds: at most `maxEntries` tokens (the oldest inserted is dropped first), and an entry lives
- * until min(exp, inserted + maxAgeMs). It never outlives the token's `exp`: a hit is served only
+ * Bounds: at most `maxEntries` tokens (about 0.8 KB each with the token string: 16 MB at the
+ * default 20,000), and an entry lives until min(exp, inserted + maxAgeMs). When it is full, expired
+ * entries are dropped from the oldest end, and if every entry is still live the new token is simply
+ * not cached (it is verified again next time). Refusing newcomers instead of evicting the oldest
+ * keeps the hit rate at capacity / tokens in use when more tokens are in use than fit: evicting the
+ * oldest would make a round-robin over capacity + 1 tokens miss every time. It never outlives the token's `exp`: a hit is served only
  * while now < exp (the verifier itself still accepts now == exp), so expiry answers TOKEN_EXPIRED
  * exactly as without the cache. Only successful verifications are stored; a forged or altered
  * token is a different string and always takes the full path. `now` must be the verifier's
  * clock (fast-jwt reads Date.now).
  */
-export function createVerifiedTokenCache ({ maxEntries = 10_000, maxAgeMs = 60_000, now = Date.now }: {
+export function createVerifiedTokenCache ({ maxEntries = 20_000, maxAgeMs = 60_000, now = Date.now }: {
   maxEntries?: number
   maxAgeMs?: number
   now?: () => number
@@ -41,8 +45,12 @@ export function createVerifiedTokenCache ({ maxEntries = 10_000, maxAgeMs = 60_0
       const until = Math.min(claims.exp * 1000, at + maxAgeMs)
       if (until <= at) return
       if (entries.size >= maxEntries && !entries.has(token)) {
-        const oldest = entries.keys().next()
-        if (oldest.done !== true) entries.delete(oldest.value)
+        // Insertion order is close to expiry order (until is at most insertion + maxAgeMs).
+        for (const [key, entry] of entries) {
+          if (entry.until > at) break
+          entries.delete(key)
+        }
+        if (entries.size >= maxEntries) return
       }
       entries.set(token, { claims: Object.freeze({ ...claims }), until })
     },

@@ -29,14 +29,35 @@ t.test('an entry lives at most maxAgeMs, and an already expired token is never s
   t.equal(cache.size, 0)
 })
 
-t.test('bounded: the oldest entry is dropped past maxEntries; only the exact string hits', async (t) => {
-  const now = 1_000_000_000_000
-  const cache = createVerifiedTokenCache({ maxEntries: 3, now: () => now })
+t.test('bounded: full of live entries, a newcomer is not cached; expired ones make room; only the exact string hits', async (t) => {
+  let now = 1_000_000_000_000
+  const cache = createVerifiedTokenCache({ maxEntries: 3, maxAgeMs: 60_000, now: () => now })
   for (const token of ['a', 'b', 'c', 'd']) cache.set(token, claimsUntil(now / 1000 + 900))
   t.equal(cache.size, 3)
-  t.equal(cache.get('a'), undefined, 'the oldest went first')
-  t.ok(cache.get('d'))
-  t.equal(cache.get('d '), undefined, 'no normalisation: another string is another token')
+  t.ok(cache.get('a'), 'live entries stay')
+  t.equal(cache.get('d'), undefined, 'the newcomer was not cached')
+  t.equal(cache.get('a '), undefined, 'no normalisation: another string is another token')
+  now += 30_000
+  cache.set('e', claimsUntil(now / 1000 + 900))
+  t.equal(cache.get('e'), undefined, 'still full of live entries')
+  now += 30_000
+  cache.set('e', claimsUntil(now / 1000 + 900))
+  t.ok(cache.get('e'), 'once the oldest have expired, they make room')
+  t.equal(cache.size, 1)
+})
+
+t.test('a round-robin over more tokens than fit still hits at capacity / tokens (evicting the oldest would never hit)', async (t) => {
+  const now = 1_000_000_000_000
+  const cache = createVerifiedTokenCache({ maxEntries: 100, now: () => now })
+  const tokens = Array.from({ length: 101 }, (_, i) => `token-${i}`)
+  let hits = 0
+  for (let pass = 0; pass < 10; pass++) {
+    for (const token of tokens) {
+      if (cache.get(token) !== undefined) hits++
+      else cache.set(token, claimsUntil(now / 1000 + 900))
+    }
+  }
+  t.equal(hits, 9 * 100, 'every pass after the first: 100 of 101 hit')
 })
 
 t.test('cached claims cannot be changed by a caller', async (t) => {

@@ -172,7 +172,7 @@ export async function signUp (server: Server, stack: Stack, email: string, name 
   return signed.json as Session
 }
 
-export async function stats (server: Server): Promise<{ mongoCommands: number, mongoByName: Record<string, number>, memory: NodeJS.MemoryUsage }> {
+export async function stats (server: Server): Promise<{ mongoCommands: number, mongoByName: Record<string, number>, memory: NodeJS.MemoryUsage, cpu: NodeJS.CpuUsage }> {
   return (await http('GET', `${server.url}/__bench/stats`)).json
 }
 

@@ -86,9 +86,9 @@ try {
   })
   const idle = selfByArea.get('(idle)') ?? 0
   const busy = total - idle
-  const share = (micros: number): string => `${fmt((micros / busy) * 100, 1)}%`
+  const share = (micros: number): string => `${fmt((micros / busy) * 100, 1)}%  ${fmt(micros / result.total, 2)} µs/req`
   const sorted = (map: Map<string, number>) => [...map].filter(([key]) => !key.startsWith('(idle)')).sort((a, b) => b[1] - a[1])
-  console.log(`\nbusy CPU ${fmt(busy / 1000)} ms of ${fmt(total / 1000)} ms sampled (idle ${fmt((idle / total) * 100, 1)}%); shares below are of busy time`)
+  console.log(`\nbusy CPU ${fmt(busy / 1000)} ms of ${fmt(total / 1000)} ms sampled (idle ${fmt((idle / total) * 100, 1)}%), ${fmt(busy / result.total, 1)} µs per request; shares below are of busy time`)
   console.log('\n### self time by area')
   console.log(table(['area', 'share'], sorted(selfByArea).slice(0, top).map(([key, micros]) => [key, share(micros)])))
   console.log(`\n### top ${top} functions by self time`)

@@ -19,7 +19,7 @@ if (process.env.BENCH_NO_TOKEN_CACHE === '1') server.verifiedTokens.get = () => 
 
 let mongoCommands = 0
 const byName: Record<string, number> = {}
-server.get('/__bench/stats', { config: { rateLimit: false } }, async () => ({ mongoCommands, mongoByName: byName, memory: process.memoryUsage() }))
+server.get('/__bench/stats', { config: { rateLimit: false } }, async () => ({ mongoCommands, mongoByName: byName, memory: process.memoryUsage(), cpu: process.cpuUsage() }))
 // Many distinct users at once: the users are inserted directly, then each gets a real session and
 // access token from the sessions service (the same signer as every sign-in flow).
 server.post<{ Body: { count: number, label: string } }>('/__bench/sign-in-many', { config: { rateLimit: false } }, async (request) => {

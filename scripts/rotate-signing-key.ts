@@ -14,21 +14,14 @@
  */
 import { parseArgs } from 'node:util'
 import { connectMongo } from '../plugins/external/mongoose.js'
-import { ConfigError, loadConfig } from '../services/infrastructure/config.js'
+import { loadConfigOrExit } from '../services/infrastructure/config.js'
 import { createModels } from '../services/models/index.js'
 import { keySchedule } from '../services/tokens/key-schedule.js'
 import { createSigningKeyStore } from '../services/tokens/signing-keys.js'
 
 const { values } = parseArgs({ options: { revoke: { type: 'boolean', default: false } } })
 
-let config
-try {
-  config = loadConfig(process.env)
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error
-  console.error(error.message)
-  process.exit(1)
-}
+const config = loadConfigOrExit(process.env)
 if (config.JWT_ALGORITHM === 'HS256') {
   console.error('JWT_ALGORITHM is HS256: there is no key pair to rotate (changing JWT_SECRET signs everyone out)')
   process.exit(1)

@@ -122,6 +122,17 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   return config
 }
 
+/** For processes (the server, scripts): the configuration, or the one-line reason on stderr and exit 1. */
+export function loadConfigOrExit (env: Record<string, string | undefined>): Config {
+  try {
+    return loadConfig(env)
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    console.error(error.message)
+    process.exit(1)
+  }
+}
+
 export function splitList (value: string | undefined): string[] {
   return (value ?? '').split(',').map((entry) => entry.trim()).filter(Boolean)
 }

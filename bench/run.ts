@@ -67,7 +67,7 @@ try {
 
   // ---------------------------------------------------------------- throughput
   console.log(`\n## GET /auth/me, ${connections} connections, ${rounds} rounds × ${seconds} s per server (warm-up ${warmup} s each), order rotated each round`)
-  console.log('Latchkey path: security-header and CORS hooks, per-instance Bearer limiter (in memory), JWT check, one Redis MGET')
+  console.log('Latchkey path: security-header hook (CORS only when CORS_ORIGINS is set), per-instance Bearer limiter (in memory), JWT check, one Redis MGET')
   console.log('(blacklist, session mark, valid-after, cached user), metrics onResponse hook; logger at warn. "no cache" = the same app')
   console.log('with the verified-token cache turned off (full JWT verification on every request). "bare+MGET" = the bare route plus')
   console.log('one auto-pipelined 4-key MGET per request: the floor any Latchkey build pays for checking revocation on every request.')

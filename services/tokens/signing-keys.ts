@@ -84,7 +84,7 @@ export function createSigningKeyStore ({ models, algorithm, sealingSecret, rotat
   const signingAt = (docs: SigningKeyFields[], now: number): SigningKeyFields | undefined =>
     usable(docs).find((doc) => doc.activatesAt.getTime() <= now)
 
-  /** Inserts generation `generation`; false when another instance got there first. */
+  /** Inserts generation `generation` and returns its kid; null when another instance got there first. */
   async function insertGeneration (generation: number, activatesAt: number): Promise<string | null> {
     const { publicJwk, privatePem } = generateKeyPair(algorithm)
     const kid = jwkThumbprint(publicJwk)

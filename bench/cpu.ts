@@ -1,19 +1,18 @@
 /**
  * npm run bench:cpu: CPU time the server process spends per request (process.cpuUsage before and
  * after a fixed number of requests), for the bare route, the bare route plus one MGET, and
- * Latchkey (one token, and CPU_USERS distinct tokens). On a machine shared with other jobs this moves far less
+ * Latchkey (one token). On a machine shared with other jobs this moves far less
  * than req/s, because other processes stealing the core do not add to our process's CPU time;
  * it is the figure to compare two builds with. Rounds alternate the servers.
  *
  * Environment: CPU_REQUESTS (100,000 per server per round), CPU_ROUNDS (3), CPU_CONNECTIONS (50),
- * CPU_USERS (0 = skip the many-user server), CPU_ALGORITHM (HS256).
+ * CPU_ALGORITHM (HS256).
  */
 import { fmt, latchkeyEnv, load, machine, median, pinSelf, signUpMany, spreadTokens, startServer, startStack, stats, table, type Server } from './lib.js'
 
 const amount = Number(process.env.CPU_REQUESTS ?? 100_000)
 const rounds = Number(process.env.CPU_ROUNDS ?? 3)
 const connections = Number(process.env.CPU_CONNECTIONS ?? 50)
-const users = Number(process.env.CPU_USERS ?? 0)
 const algorithm = process.env.CPU_ALGORITHM ?? 'HS256'
 
 console.log(`Latchkey CPU per request — ${new Date().toISOString()} — ${machine()}`)
@@ -33,14 +32,6 @@ try {
     { name: 'bare+MGET', server: bareMget, spread: spreadTokens([one!.accessToken], connections) },
     { name: `latchkey ${algorithm}, 1 token`, server: latchkey, spread: spreadTokens([one!.accessToken], connections) }
   ]
-  if (users > 0) {
-    const many = await startServer('latchkey', env)
-    servers.push(many)
-    const tokens = (await signUpMany(many, stack, users, `cpu.${process.pid}`)).map((signedIn) => signedIn.accessToken)
-    const spread = spreadTokens(tokens, connections)
-    await load({ url: many.url, connections, amount: tokens.length, ...spread })
-    targets.push({ name: `latchkey ${algorithm}, ${fmt(users)} tokens`, server: many, spread })
-  }
   for (const { server, spread } of targets) await load({ url: server.url, connections, amount: amount / 4, ...spread })
   const perRequest = new Map<string, number[]>(targets.map(({ name }) => [name, []]))
   for (let round = 0; round < rounds; round++) {

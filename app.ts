@@ -29,6 +29,7 @@ import healthRoutes from './routes/health.js'
 import pageRoutes from './routes/pages/index.js'
 import { sendHtml } from './routes/schemas.js'
 import todoRoutes from './routes/todos/index.js'
+import wellKnownRoutes from './routes/well-known.js'
 import { notFoundPage } from './views/pages.js'
 
 export type AppOptions = ConfigPluginOptions & DataLossWatchOptions & CrossDeviceOptions
@@ -189,6 +190,7 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(healthRoutes)
   await fastify.register(authRoutes, { prefix: '/auth' })
   await fastify.register(todoRoutes, { prefix: '/todos' })
+  await fastify.register(wellKnownRoutes)
   await fastify.register(assetRoutes)
   await fastify.register(pageRoutes)
   // Captured mail is listed only in development mode with the in-memory outbox; never in production.

@@ -1,18 +1,11 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app, { serverOptions } from './app.js'
-import { ConfigError, loadConfig, type Config } from './services/infrastructure/config.js'
+import { loadConfigOrExit } from './services/infrastructure/config.js'
 import { loggableError } from './services/infrastructure/dependency-errors.js'
 
 /** Process concerns only: configuration, logger, graceful shutdown, listen. */
-let config: Config
-try {
-  config = loadConfig(process.env)
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error
-  console.error(error.message)
-  process.exit(1)
-}
+const config = loadConfigOrExit(process.env)
 
 const server = Fastify(serverOptions(config))
 

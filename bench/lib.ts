@@ -173,7 +173,7 @@ export async function signUp (server: Server, stack: Stack, email: string, name 
   return signed.json as Session
 }
 
-export async function stats (server: Server): Promise<{ mongoCommands: number, mongoByName: Record<string, number>, memory: NodeJS.MemoryUsage }> {
+export async function stats (server: Server): Promise<{ mongoCommands: number, mongoByName: Record<string, number>, memory: NodeJS.MemoryUsage, cpu: NodeJS.CpuUsage }> {
   return (await http('GET', `${server.url}/__bench/stats`)).json
 }
 
@@ -183,3 +183,29 @@ export const machine = (): string => {
 }
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/**
+ * `count` signed-in users: one through the real magic-link flow when count is 1, else users
+ * inserted in bulk by the bench server, each with a real session and access token.
+ */
+export async function signUpMany (server: Server, stack: Stack, count: number, label = `bench.${process.pid}`): Promise<Array<{ accessToken: string }>> {
+  if (count === 1) return [await signUp(server, stack, `${label}@example.com`)]
+  const answer = await http('POST', `${server.url}/__bench/sign-in-many`, { count, label })
+  if (answer.status !== 200) throw new Error(`sign-in-many: ${answer.status} ${JSON.stringify(answer.json)}`)
+  return (answer.json.tokens as string[]).map((accessToken) => ({ accessToken }))
+}
+
+/**
+ * autocannon options sending GET `path` with many tokens spread over the connections: connection i
+ * cycles through every `connections`-th token starting at i, so each token is on one connection and
+ * all of them are in use at once (fewer tokens than connections: every connection cycles through all).
+ */
+export function spreadTokens (tokens: string[], connections: number, path = '/auth/me'): Pick<autocannon.Options, 'setupClient' | 'requests'> {
+  let client = 0
+  const slice = (offset: number) => tokens.filter((_, i) => tokens.length < connections || i % connections === offset)
+    .map((token) => ({ method: 'GET' as const, path, headers: { authorization: `Bearer ${token}` } }))
+  return {
+    requests: slice(0),
+    setupClient: (c: any) => { c.setRequests(slice(client++ % connections)) }
+  }
+}

@@ -13,3 +13,7 @@ export function forgeJwt (header: Record<string, unknown>, payload: Record<strin
 export function decodeJwt (token: string): Record<string, any> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())
 }
+
+export function decodeJwtHeader (token: string): Record<string, any> {
+  return JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString())
+}

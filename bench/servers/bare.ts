@@ -28,7 +28,7 @@ if (redisUrl === undefined) {
   })
   server.addHook('onClose', async () => { redis.disconnect() })
 }
-server.get('/__bench/stats', async () => ({ memory: process.memoryUsage() }))
+server.get('/__bench/stats', async () => ({ memory: process.memoryUsage(), cpu: process.cpuUsage() }))
 await server.listen({ port: 0, host: '127.0.0.1' })
 const address = server.server.address()
 process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0 })}\n`)

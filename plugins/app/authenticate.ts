@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { RateLimitedError, TokenExpiredError, TokenInvalidError, TokenMissingError, withExtras } from '../../services/infrastructure/errors.js'
+import { RateLimitedError, TokenInvalidError, TokenMissingError, withExtras } from '../../services/infrastructure/errors.js'
 import { redisKeys } from '../../services/infrastructure/redis-keys.js'
 import { createSharedRateLimit } from '../../services/infrastructure/shared-rate-limit.js'
 import type { AccessClaims } from '../../services/sessions/revocation.js'
@@ -28,14 +28,10 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)[ ]*$/i
 
-const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string, unknown> & AccessClaims =>
-  typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.jti === 'string' &&
-  Number.isInteger(claims.iat) && Number.isInteger(claims.exp)
-
 /**
  * Bearer authentication: a per-IP limit (RATE_LIMIT_BEARER a minute over every instance, counted
  * locally and sent to Redis in batches, so no round trip of its own until the client nears it), then
- * the JWT is verified (HS256 only, exp/iat/jti/sub/sid required; a token verified in the last
+ * the JWT is verified (the configured algorithm and a known kid only, exp/iat/jti/sub/sid required; a token verified in the last
  * minute is found in a bounded in-memory cache instead, never past its exp), then one Redis round trip
  * decides whether it was revoked and yields the cached user. Any Redis failure propagates and
  * becomes a 503: the check fails closed.
@@ -48,18 +44,14 @@ export default fp(async function authenticatePlugin (fastify) {
 
   const verifiedTokens = createVerifiedTokenCache()
   fastify.decorate('verifiedTokens', verifiedTokens)
+  // A key that is no longer accepted (rotated out, or removed after a leak) takes its tokens with it.
+  fastify.accessTokens.onKeysRemoved(() => { verifiedTokens.clear() })
 
   /** Signature and claims, from the cache of recently verified tokens when the exact string is there. */
   function verifiedClaims (token: string): AccessClaims {
     const cached = verifiedTokens.get(token)
     if (cached !== undefined) return cached
-    let claims: Record<string, unknown>
-    try {
-      claims = fastify.jwt.verify<Record<string, unknown>>(token)
-    } catch (error) {
-      throw (error as { code?: string }).code === 'FAST_JWT_EXPIRED' ? new TokenExpiredError() : new TokenInvalidError()
-    }
-    if (!hasClaimTypes(claims)) throw new TokenInvalidError()
+    const claims = fastify.accessTokens.verify(token)
     verifiedTokens.set(token, claims)
     return claims
   }

@@ -44,7 +44,7 @@ export default fp(async function servicesPlugin (fastify) {
     revocation,
     clock,
     metrics,
-    signAccessToken: (claims) => fastify.jwt.sign(claims),
+    signAccessToken: (claims) => fastify.accessTokens.sign(claims),
     accessTokenTtl: config.ACCESS_TOKEN_TTL,
     refreshTokenTtl: config.REFRESH_TOKEN_TTL,
     reuseGrace: config.REFRESH_REUSE_GRACE

@@ -1,24 +1,86 @@
-import fastifyJwt from '@fastify/jwt'
 import fp from 'fastify-plugin'
+import { createAccessTokens, type AccessTokens } from '../../services/tokens/access-tokens.js'
+import { keySchedule } from '../../services/tokens/key-schedule.js'
+import { createSigningKeyStore } from '../../services/tokens/signing-keys.js'
 import type { AccessClaims } from '../../services/sessions/revocation.js'
 
-declare module '@fastify/jwt' {
-  interface FastifyJWT {
-    payload: Pick<AccessClaims, 'sub' | 'sid' | 'jti'>
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Signs and verifies access tokens (fast-jwt, one signer/verifier per key, pinned algorithm and kid). */
+    accessTokens: AccessTokens
+    /** Re-reads the signing keys from MongoDB now (asymmetric algorithms; a no-op for HS256). */
+    syncSigningKeys: () => Promise<void>
+  }
+  interface FastifyRequest {
+    /** Claims of the verified access token, set by `authenticate`. */
     user: AccessClaims
   }
 }
 
+/** At most one key re-read per this long when tokens name kids this instance does not know. */
+const UNKNOWN_KID_SYNC_GAP_MS = 5_000
+
 /**
- * @fastify/jwt with the algorithm pinned to HS256 on both sides and every claim the revocation
- * check needs made mandatory. `alg: none`, HS512/RS256 re-signing and tokens missing
- * exp/jti/sub/sid are all rejected by the verifier itself.
+ * Access-token signing and verification with fast-jwt (the signer and verifier under
+ * @fastify/jwt, used directly because @fastify/jwt holds one static key: a key set chosen by
+ * kid, which changes at run time, would make it build a new verifier for every token).
+ *
+ * HS256: one key, JWT_SECRET. EdDSA / ES256: the key pairs live in MongoDB
+ * (services/tokens/signing-keys.ts); this instance reads them at boot (creating the first one if
+ * the database has none), every JWT_KEY_SYNC_INTERVAL after that, and at most every 5 s when a
+ * token names a kid of our algorithm it does not know (another instance rotated). MongoDB being
+ * down only delays a sync: the keys in memory keep working.
  */
 export default fp(async function jwtPlugin (fastify) {
-  await fastify.register(fastifyJwt, {
-    secret: fastify.config.JWT_SECRET,
-    // @fastify/jwt reads a numeric expiresIn as seconds
-    sign: { algorithm: 'HS256', expiresIn: fastify.config.ACCESS_TOKEN_TTL },
-    verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'jti', 'sub', 'sid'] }
+  const { config, clock } = fastify
+  const schedule = keySchedule(config)
+  let lastSync = 0
+  let syncing: Promise<void> | null = null
+
+  const accessTokens = createAccessTokens({
+    algorithm: config.JWT_ALGORITHM,
+    accessTokenTtl: config.ACCESS_TOKEN_TTL,
+    hsSecret: config.JWT_SECRET,
+    clock,
+    onUnknownKey: () => {
+      if (Date.now() - lastSync >= UNKNOWN_KID_SYNC_GAP_MS) void syncSigningKeys().catch(() => {})
+    }
   })
-}, { name: 'jwt', dependencies: ['config'] })
+  fastify.decorate('accessTokens', accessTokens)
+  fastify.decorateRequest('user', null as unknown as AccessClaims)
+
+  const store = config.JWT_ALGORITHM === 'HS256'
+    ? null
+    : createSigningKeyStore({
+      models: fastify.mongo.models,
+      algorithm: config.JWT_ALGORITHM,
+      sealingSecret: config.KEY_ENCRYPTION_SECRET ?? config.JWT_SECRET,
+      rotationSeconds: config.JWT_KEY_ROTATION,
+      schedule,
+      clock
+    })
+
+  /** One sync at a time; callers during a sync share it. */
+  async function syncSigningKeys (): Promise<void> {
+    if (store === null) return
+    syncing ??= (async () => {
+      lastSync = Date.now()
+      try {
+        accessTokens.update(await store.sync())
+      } finally {
+        syncing = null
+      }
+    })()
+    await syncing
+  }
+  fastify.decorate('syncSigningKeys', syncSigningKeys)
+
+  if (store !== null) {
+    await syncSigningKeys() // boot fails here, with the reason, if MongoDB or the sealing secret is wrong
+    const timer = setInterval(() => {
+      syncSigningKeys().catch((error: Error) => { fastify.log.warn({ reason: error.message }, 'signing keys not synced; the keys in memory stay in use') })
+    }, schedule.syncMs)
+    timer.unref()
+    fastify.addHook('onClose', async () => { clearInterval(timer) })
+  }
+}, { name: 'jwt', dependencies: ['config', 'mongoose'] })

@@ -22,7 +22,10 @@ export default fp(async function swaggerPlugin (fastify) {
       },
       servers: [{ url: fastify.config.APP_URL }],
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } }
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          introspectionSecret: { type: 'http', scheme: 'bearer', description: 'INTROSPECTION_SECRET' }
+        }
       },
       tags: [
         { name: 'magic link', description: 'Sign up and sign in with an emailed link' },
@@ -32,6 +35,7 @@ export default fp(async function swaggerPlugin (fastify) {
         { name: 'account', description: 'The signed-in user' },
         { name: 'todos', description: 'Demo protected resource' },
         { name: 'pages', description: 'Built-in server-rendered pages (HTML forms with CSRF tokens)' },
+        { name: 'keys', description: 'For other services: public keys (JWKS) and token introspection' },
         { name: 'operations', description: 'Health, readiness, metrics' },
         { name: 'development', description: 'Only in development mode' }
       ]

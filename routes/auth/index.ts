@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import account from './account.js'
 import crossDevice from './cross-device.js'
+import introspect from './introspect.js'
 import magicLink from './magic-link.js'
 import otp from './otp.js'
 import password from './password.js'
@@ -19,6 +20,7 @@ const authRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(sessions)
   await fastify.register(password)
   await fastify.register(crossDevice)
+  await fastify.register(introspect)
 }
 
 export default authRoutes

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { ConnectionString } from 'mongodb-connection-string-url'
+import { keySchedule } from '../tokens/key-schedule.js'
 
 const Seconds = (defaultValue: number, description: string) =>
   Type.Integer({ minimum: 1, default: defaultValue, description })
@@ -25,6 +26,13 @@ export const EnvSchema = Type.Object({
   SMTP_URL: Type.Optional(Type.String({ minLength: 1, description: 'required outside development' })),
   MAIL_FROM: Type.String({ minLength: 3, default: 'Latchkey <no-reply@localhost>' }),
   JWT_SECRET: Type.String({ minLength: 32, description: 'HS256 key; also the root of the derived HMAC and encryption keys' }),
+  JWT_ALGORITHM: Type.Union([Type.Literal('HS256'), Type.Literal('EdDSA'), Type.Literal('ES256')], {
+    default: 'HS256', description: 'access-token signature: HS256 (shared secret) or EdDSA / ES256 (key pairs kept in MongoDB, public keys at /.well-known/jwks.json)'
+  }),
+  JWT_KEY_ROTATION: Seconds(2_592_000, 'lifetime of an asymmetric signing key before the next one takes over'),
+  JWT_KEY_SYNC_INTERVAL: Seconds(30, 'how often each instance re-reads the signing keys from MongoDB (bounds how long a rotation takes to reach every instance)'),
+  KEY_ENCRYPTION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'seals the private signing keys in MongoDB (AES-256-GCM); defaults to JWT_SECRET' })),
+  INTROSPECTION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'client secret for POST /auth/introspect (Authorization: Bearer <secret>); unset: introspection is off' })),
   ACCESS_TOKEN_TTL: Seconds(900, 'access JWT lifetime'),
   REFRESH_TOKEN_TTL: Seconds(2_592_000, 'absolute refresh token (session) lifetime'),
   MAGIC_LINK_TTL: Seconds(900, 'magic link lifetime'),
@@ -40,6 +48,7 @@ export const EnvSchema = Type.Object({
   USER_CACHE_TTL: Seconds(600, 'seconds a user stays cached in Redis (plus up to 10% jitter)'),
   RATE_LIMIT_GLOBAL: Type.Integer({ minimum: 1, default: 300, description: 'requests per minute per IP (IPv6 per /64) on routes without a tighter limit; shared through Redis' }),
   RATE_LIMIT_BEARER: Type.Integer({ minimum: 1, default: 3000, description: 'requests per minute per IP on Bearer-authenticated routes, over every instance (counted locally, sent to Redis in batches: no round trip of its own until a client nears it)' }),
+  RATE_LIMIT_INTROSPECT: Type.Integer({ minimum: 1, default: 3000, description: 'introspection requests per minute per IP; shared through Redis' }),
   RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 10, description: 'requests per minute per IP on the sign-in endpoints (link, code, signup, consume, login)' }),
   RATE_LIMIT_AUTH_TOTAL: Type.Integer({ minimum: 1, default: 20, description: 'requests per minute per IP over all the sign-in endpoints together (links, codes, signup, consume, login and the pages\' forms)' }),
   RATE_LIMIT_REFRESH: Type.Integer({ minimum: 1, default: 30, description: 'refreshes per minute per IP' }),
@@ -107,7 +116,22 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     }
   }
   parseTrustProxy(config.TRUST_PROXY)
+  const schedule = keySchedule(config)
+  if (config.JWT_ALGORITHM !== 'HS256' && config.JWT_KEY_ROTATION * 1000 <= schedule.prepublishMs) {
+    throw new ConfigError(`Invalid configuration: JWT_KEY_ROTATION must be more than ${schedule.prepublishMs / 1000} s (the next key is published that long before it signs)`)
+  }
   return config
+}
+
+/** For processes (the server, scripts): the configuration, or the one-line reason on stderr and exit 1. */
+export function loadConfigOrExit (env: Record<string, string | undefined>): Config {
+  try {
+    return loadConfig(env)
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    console.error(error.message)
+    process.exit(1)
+  }
 }
 
 export function splitList (value: string | undefined): string[] {

@@ -21,6 +21,7 @@ export const ErrorCodes = {
   TOKEN_INVALID: 'TOKEN_INVALID',
   TOKEN_EXPIRED: 'TOKEN_EXPIRED',
   TOKEN_REVOKED: 'TOKEN_REVOKED',
+  CLIENT_UNAUTHORIZED: 'CLIENT_UNAUTHORIZED',
   EMAIL_UNAVAILABLE: 'EMAIL_UNAVAILABLE',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   NOT_FOUND: 'NOT_FOUND',
@@ -64,6 +65,7 @@ export const TokenMissingError = define('TOKEN_MISSING', 'Authorization: Bearer 
 export const TokenInvalidError = define('TOKEN_INVALID', 'The access token is invalid', 401)
 export const TokenExpiredError = define('TOKEN_EXPIRED', 'The access token has expired', 401)
 export const TokenRevokedError = define('TOKEN_REVOKED', 'The access token has been revoked', 401)
+export const ClientUnauthorizedError = define('CLIENT_UNAUTHORIZED', 'Authorization: Bearer <introspection secret> is required', 401)
 export const EmailUnavailableError = define('EMAIL_UNAVAILABLE', 'Email could not be sent right now; nothing was sent, try again shortly', 503)
 export const ServiceUnavailableError = define('SERVICE_UNAVAILABLE', 'A backing service is unavailable; try again shortly', 503)
 export const NotFoundError = define('NOT_FOUND', '%s', 404)

@@ -3,6 +3,7 @@ import { mongoBudgetPlugin } from './mongo-budget-plugin.js'
 import { createRefreshRotationModel } from './refresh-rotation.js'
 import { createRedisShardModel, createRevocationModel } from './revocation.js'
 import { createSessionModel } from './session.js'
+import { createSigningKeyModel } from './signing-key.js'
 import { createTodoModel } from './todo.js'
 import { createUserModel } from './user.js'
 
@@ -20,7 +21,8 @@ export function createModels (connection: Connection) {
     RefreshRotation: createRefreshRotationModel(connection),
     Todo: createTodoModel(connection),
     Revocation: createRevocationModel(connection),
-    RedisShard: createRedisShardModel(connection)
+    RedisShard: createRedisShardModel(connection),
+    SigningKey: createSigningKeyModel(connection)
   }
 }
 

@@ -3,7 +3,7 @@ import { redisKeys } from '../../../services/infrastructure/redis-keys.js'
 import { hashToken } from '../../../services/tokens/token-crypto.js'
 import { mongoCommandsDuring, redisCommandsDuring } from '../../counters.js'
 import { bearer, buildApp, json, pollUntil, type SignedInUser, signUp, startStack, testConfig, tokenFrom } from '../../helper.js'
-import { decodeJwt, forgeJwt } from '../../jwt-forgery.js'
+import { decodeJwt, decodeJwtHeader, forgeJwt } from '../../jwt-forgery.js'
 import type { FastifyInstance } from 'fastify'
 import { startTcpProxy } from '../../stack/tcp-proxy.js'
 
@@ -190,6 +190,8 @@ t.test('bearer failures: missing, malformed, forged, expired, wrong algorithm, m
   const { accessToken, refreshToken } = await signUp(app, stack)
   const secret = app.config.JWT_SECRET
   const claims = decodeJwt(accessToken)
+  // Our own header ({alg: HS256, typ, kid}): forged tokens must differ only where the case says.
+  const ours = decodeJwtHeader(accessToken)
   const now = Math.floor(Date.now() / 1000)
   const [header, payload, signature] = accessToken.split('.')
   const tamperedPayload = Buffer.from(JSON.stringify({ ...claims, sub: '0123456789abcdef01234567' })).toString('base64url')
@@ -203,19 +205,21 @@ t.test('bearer failures: missing, malformed, forged, expired, wrong algorithm, m
     ['alg none', bearer(forgeJwt({ alg: 'none', typ: 'JWT' }, claims)), 'TOKEN_INVALID'],
     ['HS512 re-signed with the right secret', bearer(forgeJwt({ alg: 'HS512', typ: 'JWT' }, claims, secret)), 'TOKEN_INVALID'],
     ['tampered sub', bearer(`${header}.${tamperedPayload}.${signature}`), 'TOKEN_INVALID'],
-    ['wrong secret', bearer(forgeJwt({ alg: 'HS256', typ: 'JWT' }, claims, 'another-secret-another-secret-xx')), 'TOKEN_INVALID'],
-    ['expired', bearer(forgeJwt({ alg: 'HS256', typ: 'JWT' }, { ...claims, iat: now - 120, exp: now - 60 }, secret)), 'TOKEN_EXPIRED'],
-    ['missing jti', bearer(forgeJwt({ alg: 'HS256', typ: 'JWT' }, { sub: claims.sub, sid: claims.sid, iat: now, exp: now + 60 }, secret)), 'TOKEN_INVALID'],
-    ['missing sid', bearer(forgeJwt({ alg: 'HS256', typ: 'JWT' }, { sub: claims.sub, jti: 'x', iat: now, exp: now + 60 }, secret)), 'TOKEN_INVALID'],
-    ['missing exp', bearer(forgeJwt({ alg: 'HS256', typ: 'JWT' }, { sub: claims.sub, sid: claims.sid, jti: 'x', iat: now }, secret)), 'TOKEN_INVALID'],
-    ['sub of the wrong type', bearer(forgeJwt({ alg: 'HS256', typ: 'JWT' }, { ...claims, sub: { $ne: null } }, secret)), 'TOKEN_INVALID']
+    ['wrong secret', bearer(forgeJwt(ours, claims, 'another-secret-another-secret-xx')), 'TOKEN_INVALID'],
+    ['expired', bearer(forgeJwt(ours, { ...claims, iat: now - 120, exp: now - 60 }, secret)), 'TOKEN_EXPIRED'],
+    ['missing jti', bearer(forgeJwt(ours, { sub: claims.sub, sid: claims.sid, iat: now, exp: now + 60 }, secret)), 'TOKEN_INVALID'],
+    ['missing sid', bearer(forgeJwt(ours, { sub: claims.sub, jti: 'x', iat: now, exp: now + 60 }, secret)), 'TOKEN_INVALID'],
+    ['missing exp', bearer(forgeJwt(ours, { sub: claims.sub, sid: claims.sid, jti: 'x', iat: now }, secret)), 'TOKEN_INVALID'],
+    ['no kid', bearer(forgeJwt({ alg: 'HS256', typ: 'JWT' }, claims, secret)), 'TOKEN_INVALID'],
+    ['unknown kid', bearer(forgeJwt({ ...ours, kid: 'another-key' }, claims, secret)), 'TOKEN_INVALID'],
+    ['sub of the wrong type', bearer(forgeJwt(ours, { ...claims, sub: { $ne: null } }, secret)), 'TOKEN_INVALID']
   ]
   for (const [name, headers, code] of cases) {
     const response = await app.inject({ method: 'GET', url: '/auth/me', headers })
     t.equal(response.statusCode, 401, `${name} → 401`)
     t.equal(json(response).code, code, `${name} → ${code}`)
   }
-  const forgedSession = forgeJwt({ alg: 'HS256', typ: 'JWT' }, { ...claims, sid: '0123456789abcdef01234567', jti: 'forged' }, secret)
+  const forgedSession = forgeJwt(ours, { ...claims, sid: '0123456789abcdef01234567', jti: 'forged' }, secret)
   t.equal(json(await me(app, forgedSession)).code, 'TOKEN_REVOKED', 'a validly signed token for a session that does not exist is refused')
 })
 

@@ -144,3 +144,13 @@ t.test('a bad REDIS_URL stops the server at boot with one line naming it, never 
   t.match(error?.stderr, /^Invalid configuration: REDIS_URL lists several hosts/)
   t.notOk(error?.stderr.includes('hunter2'))
 })
+
+t.test('signing-key settings: the algorithm by name, a rotation longer than the pre-publication window', async (t) => {
+  const base = { JWT_SECRET: secret, SMTP_URL: 'smtp://h' }
+  t.match(loadConfig(base), { JWT_ALGORITHM: 'HS256', JWT_KEY_ROTATION: 2592000, JWT_KEY_SYNC_INTERVAL: 30, RATE_LIMIT_INTROSPECT: 3000 })
+  t.throws(() => loadConfig({ ...base, JWT_ALGORITHM: 'RS256' }), /^Invalid configuration: JWT_ALGORITHM is invalid/)
+  t.throws(() => loadConfig({ ...base, JWT_ALGORITHM: 'EdDSA', JWT_KEY_ROTATION: '300' }), /^Invalid configuration: JWT_KEY_ROTATION must be more than 360 s/)
+  t.equal(loadConfig({ ...base, JWT_KEY_ROTATION: '300' }).JWT_KEY_ROTATION, 300, 'HS256 has no key pairs to rotate: not checked')
+  t.throws(() => loadConfig({ ...base, INTROSPECTION_SECRET: 'too-short' }), /^Invalid configuration: INTROSPECTION_SECRET is invalid/)
+  t.throws(() => loadConfig({ ...base, KEY_ENCRYPTION_SECRET: 'too-short' }), /^Invalid configuration: KEY_ENCRYPTION_SECRET is invalid/)
+})

@@ -3,9 +3,9 @@ import { createVerifiedTokenCache } from '../../../services/tokens/verified-toke
 
 const claimsUntil = (expSeconds: number) => ({ sub: 'u', sid: 's', jti: 'j', iat: expSeconds - 900, exp: expSeconds })
 
-t.test('an entry never outlives the token exp, even inside the age cap', async (t) => {
+t.test('an entry never outlives the token exp, even in use', async (t) => {
   let now = 1_000_000_000_000
-  const cache = createVerifiedTokenCache({ maxAgeMs: 60_000, now: () => now })
+  const cache = createVerifiedTokenCache({ maxIdleMs: 60_000, now: () => now })
   const exp = now / 1000 + 10 // expires in 10 s, well inside the 60 s cap
   cache.set('token', claimsUntil(exp))
   t.same(cache.get('token'), claimsUntil(exp), 'served while live')
@@ -16,27 +16,57 @@ t.test('an entry never outlives the token exp, even inside the age cap', async (
   t.equal(cache.size, 0, 'and dropped')
 })
 
-t.test('an entry lives at most maxAgeMs, and an already expired token is never stored', async (t) => {
+t.test('an entry in use lives until exp; one idle for maxIdleMs is dropped; an expired token is never stored', async (t) => {
   let now = 1_000_000_000_000
-  const cache = createVerifiedTokenCache({ maxAgeMs: 60_000, now: () => now })
-  cache.set('token', claimsUntil(now / 1000 + 900))
+  const cache = createVerifiedTokenCache({ maxIdleMs: 60_000, now: () => now })
+  const exp = now / 1000 + 900
+  cache.set('token', claimsUntil(exp))
+  for (let i = 0; i < 12; i++) {
+    now += 59_999
+    t.ok(cache.get('token'), 'used again within the idle time: still cached')
+  }
+  cache.set('idle', claimsUntil(exp))
   now += 59_999
   t.ok(cache.get('token'))
-  now += 1
-  t.equal(cache.get('token'), undefined, 'gone after the age cap')
+  now += 60_000
+  t.equal(cache.get('idle'), undefined, 'gone after maxIdleMs unused')
+  t.ok(now < exp * 1000)
   cache.set('stale', claimsUntil(now / 1000))
   t.equal(cache.get('stale'), undefined)
-  t.equal(cache.size, 0)
+  t.equal(cache.size, 1, 'only the token in use is left')
 })
 
-t.test('bounded: the oldest entry is dropped past maxEntries; only the exact string hits', async (t) => {
-  const now = 1_000_000_000_000
-  const cache = createVerifiedTokenCache({ maxEntries: 3, now: () => now })
+t.test('bounded: full of live entries, a newcomer is not cached; expired ones make room; only the exact string hits', async (t) => {
+  let now = 1_000_000_000_000
+  const cache = createVerifiedTokenCache({ maxEntries: 3, maxIdleMs: 60_000, now: () => now })
   for (const token of ['a', 'b', 'c', 'd']) cache.set(token, claimsUntil(now / 1000 + 900))
   t.equal(cache.size, 3)
-  t.equal(cache.get('a'), undefined, 'the oldest went first')
-  t.ok(cache.get('d'))
-  t.equal(cache.get('d '), undefined, 'no normalisation: another string is another token')
+  t.ok(cache.get('a'), 'live entries stay')
+  t.equal(cache.get('d'), undefined, 'the newcomer was not cached')
+  t.equal(cache.get('a '), undefined, 'no normalisation: another string is another token')
+  now += 30_000
+  t.ok(cache.get('a'), 'a is used again')
+  cache.set('e', claimsUntil(now / 1000 + 900))
+  t.equal(cache.get('e'), undefined, 'still full of entries in use')
+  now += 30_000
+  cache.set('e', claimsUntil(now / 1000 + 900))
+  t.ok(cache.get('e'), 'the ones left idle make room')
+  t.ok(cache.get('a'), 'the one used meanwhile stays')
+  t.equal(cache.size, 2)
+})
+
+t.test('a round-robin over more tokens than fit still hits at capacity / tokens (evicting the oldest would never hit)', async (t) => {
+  const now = 1_000_000_000_000
+  const cache = createVerifiedTokenCache({ maxEntries: 100, now: () => now })
+  const tokens = Array.from({ length: 101 }, (_, i) => `token-${i}`)
+  let hits = 0
+  for (let pass = 0; pass < 10; pass++) {
+    for (const token of tokens) {
+      if (cache.get(token) !== undefined) hits++
+      else cache.set(token, claimsUntil(now / 1000 + 900))
+    }
+  }
+  t.equal(hits, 9 * 100, 'every pass after the first: 100 of 101 hit')
 })
 
 t.test('cached claims cannot be changed by a caller', async (t) => {

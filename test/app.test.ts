@@ -95,10 +95,17 @@ t.test('tokens, codes, passwords and Authorization headers never reach the logs'
   t.ok(lines.length > 10, `captured ${lines.length} log lines`)
   t.match(log, /\/auth\/magic-link\/verify\?\[redacted\]/, 'URLs are logged without their query string')
   for (const [name, secret] of Object.entries({
-    token, password, accessToken: signup.accessToken, refreshToken: signup.refreshToken,
-    rotatedAccess: refreshed.accessToken, rotatedRefresh: refreshed.refreshToken,
-    cookie: 'cookie-secret-value', wrongPassword: 'wrong-password-value', badJwt: 'not.a-valid.jwt-value',
-    codeAccess: byCode.accessToken, codeRefresh: byCode.refreshToken
+    token,
+    password,
+    accessToken: signup.accessToken,
+    refreshToken: signup.refreshToken,
+    rotatedAccess: refreshed.accessToken,
+    rotatedRefresh: refreshed.refreshToken,
+    cookie: 'cookie-secret-value',
+    wrongPassword: 'wrong-password-value',
+    badJwt: 'not.a-valid.jwt-value',
+    codeAccess: byCode.accessToken,
+    codeRefresh: byCode.refreshToken
   })) {
     t.notOk(log.includes(secret), `no ${name} in the logs`)
   }

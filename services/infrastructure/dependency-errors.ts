@@ -18,7 +18,7 @@ const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'
 
 export function failedDependency (error: unknown): Dependency | null {
   if (!(error instanceof Error)) return null
-  if (mongoErrorName.test(error.name) || error.name === 'MongooseError' && /buffering timed out|initial connection/.test(error.message)) {
+  if (mongoErrorName.test(error.name) || (error.name === 'MongooseError' && /buffering timed out|initial connection/.test(error.message))) {
     return 'mongodb'
   }
   if (redisMessages.some((message) => error.message.startsWith(message)) || error.name === 'MaxRetriesPerRequestError') {

@@ -242,7 +242,7 @@ t.test('/dev/inbox lists captured mail in development, and does not exist otherw
   t.equal(inbox.statusCode, 200)
   t.equal(inbox.headers['cache-control'], 'no-store')
   t.match(inbox.body, /Finish creating your Latchkey account/)
-  t.match(inbox.body, new RegExp(`<a href="http://latchkey.test/auth/magic-link/verify\\?token=[A-Za-z0-9_-]+">`), 'the link is clickable')
+  t.match(inbox.body, /<a href="http:\/\/latchkey\.test\/auth\/magic-link\/verify\?token=[A-Za-z0-9_-]+">/, 'the link is clickable')
   t.equal(stack.smtp.inbox(email).length, 0, 'nothing went over SMTP')
 
   const test = await buildApp(t, stack)

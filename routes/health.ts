@@ -65,7 +65,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async (_request, reply) => {
-    return await reply.type('text/plain; version=0.0.4; charset=utf-8').send(fastify.metrics.render())
+    return await reply.type('text/plain; version=0.0.4; charset=utf-8').send(await fastify.metrics.render())
   })
 }
 

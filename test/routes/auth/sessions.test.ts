@@ -273,10 +273,10 @@ t.test('invariant 4b: a token revoked before Redis lost its data is still refuse
 t.test('the service notices that Redis lost its data', async (t) => {
   const app = await buildApp(t, stack, {}, { dataLossCheckMs: 50 })
   await new Promise((resolve) => setTimeout(resolve, 120))
-  t.equal(app.metrics.value('latchkey_redis_data_loss_total'), 0, 'no loss while the marker is there')
+  t.equal(await app.metrics.value('latchkey_redis_data_loss_total'), 0, 'no loss while the marker is there')
   await stack.redis.admin.flushall()
-  await pollUntil(async () => app.metrics.value('latchkey_redis_data_loss_total'), (count) => count > 0, { timeoutMs: 2_000, intervalMs: 20 })
-  t.equal(app.metrics.value('latchkey_redis_data_loss_total'), 1, 'the flush is noticed once')
+  await pollUntil(async () => await app.metrics.value('latchkey_redis_data_loss_total'), (count) => count > 0, { timeoutMs: 2_000, intervalMs: 20 })
+  t.equal(await app.metrics.value('latchkey_redis_data_loss_total'), 1, 'the flush is noticed once')
   t.ok(await stack.redis.admin.get('lk:epoch'), 'and the marker is set again')
 })
 

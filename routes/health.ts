@@ -32,7 +32,9 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Pings Redis and MongoDB, each bounded by its timeout. Not rate limited.',
       response: {
         200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), Type.String()) }),
-        ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` naming what failed' })
+        ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` naming what failed' }, {
+          checks: Type.Record(Type.String(), Type.String(), { examples: [{ redis: 'failed', mongodb: 'ok' }] })
+        })
       }
     }
   }, async (_request, reply) => {

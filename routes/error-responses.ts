@@ -11,15 +11,17 @@ import { withWait } from '../services/infrastructure/wait-in-words.js'
  * serialization, so a field missing here would be dropped from the body.
  */
 
-/** The shape every error shares. */
-const common = {
-  statusCode: Type.Integer({ examples: [400] }),
-  code: Type.String({ description: 'Machine-readable code (SPEC §3)', examples: ['VALIDATION_FAILED'] }),
-  error: Type.String({ description: 'HTTP reason phrase', examples: ['Bad Request'] }),
-  message: Type.String({ description: 'What went wrong, for a person', examples: ['email must be one address like ada@example.com'] })
-}
+/** The shape every error shares; `example` fills the property examples of one status. */
+const common = (example: { statusCode: number, code: string, error: string, message: string }) => ({
+  statusCode: Type.Integer({ examples: [example.statusCode] }),
+  code: Type.String({ description: 'Machine-readable code (SPEC §3)', examples: [example.code] }),
+  error: Type.String({ description: 'HTTP reason phrase', examples: [example.error] }),
+  message: Type.String({ description: 'What went wrong, for a person', examples: [example.message] })
+})
 
-export const ErrorResponse = Type.Object(common, { description: 'Error: one shape for every failure' })
+export const ErrorResponse = Type.Object(common({ statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request', message: 'email must be one address like ada@example.com' }), {
+  description: 'Error: one shape for every failure'
+})
 
 const EXAMPLE_WAIT = 42
 const retryAfter = (description = 'Seconds to wait before trying again; the Retry-After header says the same') =>
@@ -90,7 +92,9 @@ export function errors<T extends Record<number, string>> (described: T, extra: T
   const entries = Object.entries(described).map(([statusText, description]) => {
     const status = Number(statusText)
     const codes = [...new Set(description.match(/\b[A-Z][A-Z_]+[A-Z]\b/g) ?? [])].filter((code) => knownCodes.has(code)) as ErrorCode[]
-    const properties: TProperties = { ...common, ...extra }
+    const examples = examplesFor(status, codes, extra)
+    const first = Object.values(examples)[0]?.value as { statusCode: number, code: string, error: string, message: string } | undefined
+    const properties: TProperties = { ...common(first ?? { statusCode: status, code: 'ERROR', error: STATUS_CODES[status] ?? 'Error', message: description }), ...extra }
     for (const code of codes) {
       for (const [name, schema] of Object.entries(extraFields[code] ?? {})) {
         // Required only where every code of this status carries the field (OTP_EXPIRED has no attemptsRemaining).
@@ -100,7 +104,7 @@ export function errors<T extends Record<number, string>> (described: T, extra: T
     }
     const schema = Type.Object(properties, {
       description,
-      'x-examples': examplesFor(status, codes, extra),
+      'x-examples': examples,
       ...(status === 429 || status === 503 ? { headers: retryAfterHeader } : {})
     })
     return [statusText, schema]

@@ -20,7 +20,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Liveness: the process answers',
       description: 'Checks no dependency: 200 as long as the process serves requests. Not rate limited.',
-      response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' }) }
+      response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up' }), ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' }) }
     }
   }, async () => ({ status: 'ok' as const }))
 
@@ -31,7 +31,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Readiness: Redis and MongoDB answer',
       description: 'Pings Redis and MongoDB, each bounded by its timeout. Not rate limited.',
       response: {
-        200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), Type.String()) }),
+        200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), Type.String(), { examples: [{ redis: 'ok', mongodb: 'ok' }] }) }, { description: 'Redis and MongoDB both answer' }),
         ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` naming what failed' }, {
           checks: Type.Record(Type.String(), Type.String(), { examples: [{ redis: 'failed', mongodb: 'ok' }] })
         })

@@ -52,7 +52,7 @@ export const PublicUser = Type.Object({
   email: Type.String({ examples: ['ada@example.com'] }),
   name: Type.String({ examples: ['Ada Lovelace'] }),
   createdAt: Type.String({ format: 'date-time', examples: ['2026-11-23T09:30:00.000Z'] })
-}, { additionalProperties: false })
+}, { additionalProperties: false, description: 'The signed-in user' })
 
 export const TokenPair = {
   accessToken: Type.String({
@@ -67,11 +67,11 @@ export const SignedIn = Type.Object({
   user: PublicUser,
   ...TokenPair,
   redirectTo: Type.Optional(Type.String({ description: 'The link\'s redirectTo, when it had one', examples: ['http://localhost:3000/welcome'] }))
-})
+}, { description: 'Signed in: the user, a Bearer access token and a refresh token' })
 
 export const Accepted = Type.Object({
   message: Type.String({ examples: ['Check your inbox: if the address can receive mail, a link is on its way.'] })
-})
+}, { description: 'Accepted: the email is on its way (the same answer whether or not the address has an account)' })
 
 export { ErrorResponse, errors } from './error-responses.js'
 

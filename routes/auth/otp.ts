@@ -46,7 +46,9 @@ const otpRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         'guesses per hour across resends.',
       body: Type.Object({ email: Email, code: Code, name: Type.Optional(Name) }, { additionalProperties: false }),
       response: {
-        200: Type.Object({ ...SignedIn.properties, created: Type.Boolean({ description: 'True when this call created the account' }) }),
+        200: Type.Object({ ...SignedIn.properties, created: Type.Boolean({ description: 'True when this call created the account', examples: [true] }) }, {
+          description: 'Signed in (or signed up: created is true): the user and a token pair'
+        }),
         ...errors({
           400: 'VALIDATION_FAILED',
           401: 'OTP_INVALID (with attemptsRemaining), OTP_EXPIRED',

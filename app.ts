@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyRequest, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { LogController } from 'fastify'
 import { parseTrustProxy, type Config } from './services/infrastructure/config.js'
 import { failedDependency } from './services/infrastructure/dependency-errors.js'
 import { lazyChildLogger } from './services/infrastructure/lazy-logger.js'
@@ -36,6 +37,9 @@ const loggedUrl = (url: string): string => {
   return query === -1 ? url : `${url.slice(0, query)}?[redacted]`
 }
 
+/** The levels at which the one line per request is written. */
+const LOGS_INFO = new Set(['info', 'debug', 'trace'])
+
 /** Fastify's own options: logging with redaction, strict validation, bounded bodies. */
 export function serverOptions (config: Config): FastifyServerOptions {
   return {
@@ -52,6 +56,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
         req: (request: { method: string, url: string, ip?: string }) => ({ method: request.method, url: loggedUrl(request.url), ip: request.ip })
       }
     },
+    // One line per request, written in onResponse below, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     // The per-request child logger is made only when a request actually logs something.
     childLoggerFactory: lazyChildLogger as unknown as FastifyServerOptions['childLoggerFactory'],
     ajv: {
@@ -165,6 +171,11 @@ export default fp(async function app (fastify, opts: AppOptions) {
   // Callback style (no promise per request): this runs on every request, the hot path included.
   fastify.addHook('onResponse', (request, reply, done) => {
     fastify.metrics.httpRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000)
+    // One log line per request, readable as is (`GET /auth/me 200 1.3 ms`), with the fields for machines.
+    if (LOGS_INFO.has(request.log.level)) {
+      const ms = Math.round(reply.elapsedTime * 10) / 10
+      request.log.info({ req: request, res: { statusCode: reply.statusCode }, responseTime: ms }, `${request.method} ${loggedUrl(request.url)} ${reply.statusCode} ${ms} ms`)
+    }
     done()
   })
 

@@ -74,8 +74,13 @@ async function fail (message: string): Promise<never> {
   process.exit(1)
 }
 
+// Ctrl+C reaches us twice (from the terminal, and relayed by the tsx runner): the first one stops
+// everything, in order; the others must not kill us halfway (that would orphan the children).
+let interrupted = false
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (interrupted) return
+    interrupted = true
     if (started.length > 0) say('stopping the server, FerretDB and Redis')
     void stopAll().then(() => process.exit(0))
   })

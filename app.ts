@@ -27,7 +27,9 @@ import authRoutes from './routes/auth/index.js'
 import devInboxRoutes from './routes/dev-inbox.js'
 import healthRoutes from './routes/health.js'
 import pageRoutes from './routes/pages/index.js'
+import { sendHtml } from './routes/schemas.js'
 import todoRoutes from './routes/todos/index.js'
+import { notFoundPage } from './views/pages.js'
 
 export type AppOptions = ConfigPluginOptions & DataLossWatchOptions
 
@@ -149,6 +151,8 @@ function installErrorHandling (fastify: FastifyInstance): void {
   })
 
   fastify.setNotFoundHandler(function notFound (request, reply) {
+    // A mistyped URL in a browser gets a page; API clients (Accept without text/html) keep the JSON.
+    if (request.headers.accept?.includes('text/html') === true) return sendHtml(reply, 404, notFoundPage({ path: request.url.split('?')[0]!.slice(0, 200) }))
     reply.status(404).send({ statusCode: 404, code: ErrorCodes.NOT_FOUND, error: 'Not Found', message: `${request.method} ${loggedUrl(request.url)} does not exist` })
   })
 }

@@ -58,7 +58,7 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     try {
       link = await fastify.magicLinks.inspectMagicLink(request.query.token)
     } catch (error) {
-      if (wantsHtml && error instanceof MagicLinkGoneError) return await sendHtml(reply, 410, linkExpiredPage())
+      if (wantsHtml && error instanceof MagicLinkGoneError) return await sendHtml(reply, 410, linkExpiredPage({ ttlSeconds: fastify.config.MAGIC_LINK_TTL }))
       throw error
     }
     if (!wantsHtml) return { valid: true as const, ...link }

@@ -1,25 +1,82 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { accountPage, formExpiredPage } from '../../views/pages.js'
-import { errors, HtmlPage, sendHtml } from '../schemas.js'
-import { Csrf, tags } from './forms.js'
-import { createPageSession } from './page-session.js'
+import { Value } from '@sinclair/typebox/value'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { NotFoundError } from '../../services/infrastructure/errors.js'
+import { accountPage, deleteAccountPage, formExpiredPage } from '../../views/pages.js'
+import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
+import { Csrf, Field, tags } from './forms.js'
+import { createPageSession, type PageSession } from './page-session.js'
 
-/** The account page (who you are) and its Log out form. */
+/** What the account page says after one of its forms did its work (Post/Redirect/Get). */
+const DONE = {
+  renamed: 'Your name is saved.',
+  revoked: 'That session is signed out: its tokens no longer work.',
+  gone: 'That session had already ended.'
+} as const
+type Done = keyof typeof DONE
+
+const pageErrors = errors({ 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' })
+const formResponses = (done: string) => ({
+  303: { description: done },
+  403: HtmlPage('Form expired (CSRF token missing or wrong)'),
+  ...pageErrors
+})
+
+/**
+ * The account page: who you are, your name (rename), where you are signed in (sign one session
+ * out, or all of them), and deleting the account behind a confirmation page. What the Bearer API
+ * offers (GET /auth/sessions, DELETE /auth/sessions/:id, POST /auth/logout-all, PATCH and DELETE
+ * /auth/me), as forms: every one POSTs with the CSRF token, and wherever this browser's session
+ * ends its cookies are cleared.
+ */
 const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { clearSessionCookies, currentSession } = createPageSession(fastify)
 
+  async function showAccount (request: FastifyRequest, reply: FastifyReply, session: PageSession, status: number, extra: { info?: string, nameError?: string, name?: string } = {}) {
+    const sessions = await fastify.sessions.listSessions(session.claims.sub, session.claims.sid)
+    const html = accountPage({ csrf: fastify.pageCsrf(request, reply), account: session.account, sessions, now: fastify.clock.now(), ...extra })
+    return await sendHtml(reply, status, html)
+  }
+
+  /**
+   * The start of every form: the CSRF check, then who is signed in. Null when the answer is
+   * already sent (403 form-expired page, or to the start page when nobody is signed in).
+   */
+  async function formSession (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined): Promise<PageSession | null> {
+    if (!fastify.checkPageCsrf(request, csrf)) {
+      await sendHtml(reply, 403, formExpiredPage())
+      return null
+    }
+    const session = await currentSession(request, reply)
+    if (session === null) await reply.redirect('/', 303)
+    return session
+  }
+
+  /** This browser's session ended: its cookies go, and the start page says goodbye. */
+  async function ended (reply: FastifyReply, how: '1' | 'everywhere' | 'deleted') {
+    clearSessionCookies(reply)
+    return await reply.redirect(`/?signed-out=${how}`, 303)
+  }
+
   fastify.get('/account', {
+    attachValidation: true, // an unknown or stale query parameter is ignored, not a 400
     schema: {
       tags,
       summary: 'Account page',
-      description: 'Who is signed in (from the HttpOnly session cookies), with a Log out button. An expired access token is ' +
-        'renewed with the refresh cookie; without a valid session the browser goes to the start page (303).',
-      response: { 200: HtmlPage('The account page'), 303: { description: 'Not signed in: to the start page' }, ...errors({ 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' }) }
+      description: 'Who is signed in (from the HttpOnly session cookies): name (with a rename form), email, member since; the live ' +
+        'sessions (device, IP, last used, this one marked) with a button to sign each out; Log out, Log out everywhere, and a ' +
+        'link to delete the account. An expired access token is renewed with the refresh cookie; without a valid session the ' +
+        'browser goes to the start page (303).',
+      querystring: Type.Object({
+        done: Type.Optional(Type.Union(Object.keys(DONE).map((key) => Type.Literal(key)), { description: 'What the last form did' }))
+      }, { additionalProperties: false }),
+      response: { 200: HtmlPage('The account page'), 303: { description: 'Not signed in: to the start page' }, ...pageErrors }
     }
   }, async (request, reply) => {
     const session = await currentSession(request, reply)
     if (session === null) return await reply.redirect('/', 303)
-    return await sendHtml(reply, 200, accountPage({ csrf: fastify.pageCsrf(request, reply), account: session.account }))
+    const done = request.validationError === undefined ? request.query.done as Done | undefined : undefined
+    return await showAccount(request, reply, session, 200, { info: done === undefined ? undefined : DONE[done] })
   })
 
   fastify.post('/account/logout', {
@@ -30,15 +87,114 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Form field csrf. Revokes the session (its access and refresh tokens die at once, on every instance), ' +
         'clears the cookies and goes to the start page (303).',
       body: Type.Object({ csrf: Csrf }, { additionalProperties: false }),
-      response: { 303: { description: 'Signed out: to the start page' }, 403: HtmlPage('Form expired (CSRF token missing or wrong)'), ...errors({ 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' }) }
+      response: formResponses('Signed out: to the start page')
     }
   }, async (request, reply) => {
     const body = request.validationError === undefined ? request.body : {}
     if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage())
     const session = await currentSession(request, reply)
     if (session !== null) await fastify.sessions.logout(session.claims)
-    clearSessionCookies(reply)
-    return await reply.redirect('/?signed-out=1', 303)
+    return await ended(reply, '1')
+  })
+
+  fastify.post('/account/logout-all', {
+    attachValidation: true,
+    schema: {
+      tags,
+      summary: 'Account page form: log out everywhere',
+      description: 'Form field csrf. Every session and every access token of the user dies (as POST /auth/logout-all); this ' +
+        "browser's cookies are cleared and it goes to the start page (303).",
+      body: Type.Object({ csrf: Csrf }, { additionalProperties: false }),
+      response: formResponses('Signed out everywhere: to the start page')
+    }
+  }, async (request, reply) => {
+    const body = request.validationError === undefined ? request.body : {}
+    const session = await formSession(request, reply, body.csrf)
+    if (session === null) return reply
+    await fastify.sessions.logoutEverywhere(session.claims.sub)
+    return await ended(reply, 'everywhere')
+  })
+
+  fastify.post('/account/sessions/revoke', {
+    attachValidation: true,
+    schema: {
+      tags,
+      summary: 'Account page form: sign one session out',
+      description: 'Form fields csrf, session (an id from the list). Revokes that session of yours (as DELETE /auth/sessions/:id): ' +
+        'its tokens die at once. Back to the account page (303); if it was this browser\'s own session, the cookies are cleared ' +
+        'and the browser goes to the start page. An id that is not one of your live sessions changes nothing.',
+      body: Type.Object({ csrf: Csrf, session: Field(64) }, { additionalProperties: false }),
+      response: formResponses('To the account page (or the start page when this session was the one signed out)')
+    }
+  }, async (request, reply) => {
+    const body = request.validationError === undefined ? request.body : {}
+    const session = await formSession(request, reply, body.csrf)
+    if (session === null) return reply
+    const id = body.session ?? ''
+    try {
+      await fastify.sessions.revokeOwnSession(session.claims.sub, id)
+    } catch (error) {
+      if (error instanceof NotFoundError) return await reply.redirect('/account?done=gone', 303)
+      throw error
+    }
+    if (id === session.claims.sid) return await ended(reply, '1')
+    return await reply.redirect('/account?done=revoked', 303)
+  })
+
+  fastify.post('/account/name', {
+    attachValidation: true,
+    schema: {
+      tags,
+      summary: 'Account page form: change your name',
+      description: 'Form fields csrf, name (1 to 100 characters). Renames the user (as PATCH /auth/me) and goes back to the account ' +
+        'page (303); an invalid name shows the account page again with the message, the name field focused.',
+      body: Type.Object({ csrf: Csrf, name: Field(200) }, { additionalProperties: false }),
+      response: { ...formResponses('Saved: to the account page'), 400: HtmlPage('The account page again, saying what is wrong with the name') }
+    }
+  }, async (request, reply) => {
+    const body = request.validationError === undefined ? request.body : {}
+    const session = await formSession(request, reply, body.csrf)
+    if (session === null) return reply
+    const name = (body.name ?? '').trim()
+    if (!Value.Check(Name, name)) {
+      return await showAccount(request, reply, session, 400, { nameError: 'Enter a name of 1 to 100 characters, without control characters.', name: body.name ?? '' })
+    }
+    if (await fastify.accounts.renameUser(session.claims.sub, name) === null) return await ended(reply, 'deleted')
+    return await reply.redirect('/account?done=renamed', 303)
+  })
+
+  fastify.get('/account/delete', {
+    schema: {
+      tags,
+      summary: 'Account page: confirm deleting the account',
+      description: 'The confirmation step: says what will be deleted, with a Delete button (POST) and a way back. Deletes nothing.',
+      response: { 200: HtmlPage('The confirmation page'), 303: { description: 'Not signed in: to the start page' }, ...pageErrors }
+    }
+  }, async (request, reply) => {
+    const session = await currentSession(request, reply)
+    if (session === null) return await reply.redirect('/', 303)
+    const sessions = await fastify.sessions.listSessions(session.claims.sub, session.claims.sid)
+    return await sendHtml(reply, 200, deleteAccountPage({ csrf: fastify.pageCsrf(request, reply), account: session.account, sessionCount: sessions.length }))
+  })
+
+  fastify.post('/account/delete', {
+    attachValidation: true,
+    schema: {
+      tags,
+      summary: 'Confirmation page form: delete the account',
+      description: 'Form fields csrf, confirm (must be "delete": the form of the confirmation page). Deletes the account, its ' +
+        'sessions and todos (as DELETE /auth/me): every token dies at once. The cookies are cleared and the browser goes to the ' +
+        'start page (303). Without confirm, back to the confirmation page.',
+      body: Type.Object({ csrf: Csrf, confirm: Field(16) }, { additionalProperties: false }),
+      response: formResponses('Deleted: to the start page (or to the confirmation page without confirm)')
+    }
+  }, async (request, reply) => {
+    const body = request.validationError === undefined ? request.body : {}
+    const session = await formSession(request, reply, body.csrf)
+    if (session === null) return reply
+    if (body.confirm !== 'delete') return await reply.redirect('/account/delete', 303)
+    await fastify.accounts.deleteAccount(session.claims.sub)
+    return await ended(reply, 'deleted')
   })
 }
 

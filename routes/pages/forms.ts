@@ -1,5 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { ErrorExtras } from '../../services/infrastructure/errors.js'
+import { waitText } from '../../views/format.js'
 
 /** Shared pieces of the page routes' form handling. */
 export const tags = ['pages']
@@ -9,4 +10,4 @@ export const Field = (maxLength: number) => Type.Optional(Type.String({ maxLengt
 export const Csrf = Field(128)
 
 export const retryText = (error: ErrorExtras): string =>
-  error.retryAfter === undefined ? 'in a little while' : `in ${error.retryAfter} second${error.retryAfter === 1 ? '' : 's'}`
+  error.retryAfter === undefined ? 'in a little while' : `in ${waitText(error.retryAfter)}`

@@ -28,6 +28,17 @@ if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then redis.call('DECR', KEYS[
 return 1
 `)
 
+// KEYS: cooldown, hourly counter. ARGV: hourly limit. Read-only: the milliseconds until
+// takeSlot would give a slot (0 = now).
+const slotWait = defineScript<number>(`
+local cooling = redis.call('PTTL', KEYS[1])
+if cooling > 0 then return cooling end
+if tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[1]) then return 0 end
+local left = redis.call('PTTL', KEYS[2])
+if left > 0 then return left end
+return 3600000
+`)
+
 /**
  * One mailbox, one budget: magic links and codes share the per-address cooldown
  * (EMAIL_COOLDOWN) and hourly cap (EMAIL_HOURLY_LIMIT). Both checks and the increment happen in
@@ -40,6 +51,10 @@ export function createEmailThrottle ({ redis, cooldownSeconds, hourlyLimit }: { 
     async takeEmailSlot (addressKey: string): Promise<void> {
       const waitMs = await takeSlot(redis, keysOf(addressKey), [cooldownSeconds, hourlyLimit])
       if (waitMs > 0) throw withExtras(new EmailRateLimitedError(), { retryAfter: Math.ceil(waitMs / 1000) })
+    },
+    /** Seconds until the address may be emailed again (0 = now), without taking anything. */
+    async emailSlotWait (addressKey: string): Promise<number> {
+      return Math.ceil(await slotWait(redis, keysOf(addressKey), [hourlyLimit]) / 1000)
     },
     async returnEmailSlot (addressKey: string): Promise<void> {
       await returnSlot(redis, keysOf(addressKey))

@@ -11,7 +11,8 @@ export interface MailContent {
 const escapeHtml = (value: string): string =>
   value.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`)
 
-const minutes = (seconds: number): string => {
+/** A lifetime as the emails say it ("15 minutes"); the pages say it with the same words. */
+export const minutes = (seconds: number): string => {
   const m = Math.max(1, Math.round(seconds / 60))
   return `${m} minute${m === 1 ? '' : 's'}`
 }

@@ -1,34 +1,9 @@
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { bearer, buildApp, codeFrom, startStack, tokenFrom, uniqueEmail } from '../helper.js'
+import { addressHtml } from '../../views/layout.js'
+import { browser, csrfOf } from './pages/page-client.js'
 
 const stack = await startStack(t)
-
-/** A browser's cookie jar over inject: keeps what Set-Cookie sets, drops what it clears. */
-function browser (app: FastifyInstance) {
-  const jar = new Map<string, string>()
-  return {
-    jar,
-    async request (options: InjectOptions): Promise<LightMyRequestResponse> {
-      const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join('; ')
-      const response = await app.inject({ ...options, headers: { accept: 'text/html', ...(cookie === '' ? {} : { cookie }), ...options.headers } })
-      for (const set of response.cookies) {
-        if (set.value === '' || (set.expires !== undefined && set.expires.getTime() <= Date.now())) jar.delete(set.name)
-        else jar.set(set.name, set.value)
-      }
-      return response
-    },
-    async submit (url: string, fields: Record<string, string>): Promise<LightMyRequestResponse> {
-      return await this.request({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(fields).toString() })
-    }
-  }
-}
-
-const csrfOf = (html: string): string => {
-  const match = /name="csrf" value="([^"]+)"/.exec(html)
-  if (match === null) throw new Error('no csrf field in the page')
-  return match[1]!
-}
 
 t.test('pages: strict CSP, stylesheet instead of inline style, no-store on every page', async (t) => {
   const app = await buildApp(t, stack)
@@ -103,7 +78,7 @@ t.test('magic link through the pages: form → email → page → signup form �
   const account = await person.request({ method: 'GET', url: '/account' })
   t.equal(account.statusCode, 200)
   t.match(account.body, /Grace Hopper/)
-  t.match(account.body, new RegExp(email.replace(/\./g, '\\.')))
+  t.match(account.body, addressHtml(email), 'the address, with line-break opportunities')
   t.equal(account.headers['cache-control'], 'no-store')
 
   const reused = await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: 'Again' })
@@ -178,11 +153,27 @@ t.test('code page: CSRF, bad input re-renders with 400, wrong code 401 with atte
   t.match(first.body, /That code is not correct\. 1 attempt left\./)
   const locked = await person.submit('/code', { csrf, email, code: wrong })
   t.equal(locked.statusCode, 429, 'the last attempt locks the code')
-  t.match(locked.body, /Too many wrong codes/)
+  t.match(locked.body, /<h1>Code locked<\/h1>/)
+  const wait = /You can send a new code in <strong>(\d+) seconds?<\/strong>|You can send a new code in <strong>1 minute<\/strong>/.exec(locked.body)
+  t.ok(wait, 'the real wait before a new code can be sent: the email cooldown (60 s) is still running')
+  t.ok(wait?.[1] === undefined || (Number(wait[1]) > 0 && Number(wait[1]) <= 60), 'at most the cooldown')
+  t.notMatch(locked.body, /name="code"/, 'no code form on the lock page')
+  t.match(locked.body, /name="method" value="code"[^>]*>Send a new code/)
+  t.match(locked.body, new RegExp(`name="email" value="${email.replace(/\./g, '\\.')}"`), 'the new-code form carries the address')
   const gone = await person.submit('/code', { csrf, email, code })
-  t.equal(gone.statusCode, 401, 'the locked code is gone, even the right digits')
-  t.match(gone.body, /expired or was already used/)
+  t.equal(gone.statusCode, 429, 'the next try on an old copy of the form is told the code is locked, even with the right digits')
+  t.match(gone.body, /Code locked/)
+  t.notMatch(gone.body, /expired|already used/)
+  const elsewhere = browser(app)
+  const otherPage = await elsewhere.request({ method: 'GET', url: `/code?email=${encodeURIComponent(email)}` })
+  const otherTry = await elsewhere.submit('/code', { csrf: csrfOf(otherPage.body), email, code })
+  t.equal(otherTry.statusCode, 401, 'another browser never saw the lock: no live code')
+  t.match(otherTry.body, /no live code for this address/)
   t.equal(await app.mongo.models.User.countDocuments({ email }), 0)
+
+  const resend = await person.submit('/', { csrf, email, method: 'code' })
+  t.equal(resend.statusCode, 429, 'sending a new code inside the cooldown is refused, as the lock page said')
+  t.ok(Number(resend.headers['retry-after']) <= 60)
 
   const noEmail = await person.request({ method: 'GET', url: '/code?email=nonsense' })
   t.equal(noEmail.statusCode, 303, 'a code page without a valid address goes back to the start page')
@@ -207,7 +198,9 @@ t.test('code page: the right code creates the account with the name given and si
 })
 
 t.test('account page: an expired access cookie is renewed with the refresh cookie', async (t) => {
-  const app = await buildApp(t, stack, { ACCESS_TOKEN_TTL: '1' })
+  // Two seconds, not one: JWT times are whole seconds, so a one-second token can be expired a
+  // moment after it is issued (when a second boundary falls in between), renewed one included.
+  const app = await buildApp(t, stack, { ACCESS_TOKEN_TTL: '2' })
   const person = browser(app)
   const email = uniqueEmail('refresh')
   await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
@@ -217,7 +210,7 @@ t.test('account page: an expired access cookie is renewed with the refresh cooki
   const firstAccess = person.jar.get('lk_at')!
   const firstRefresh = person.jar.get('lk_rt')!
 
-  await new Promise((resolve) => setTimeout(resolve, 2100))
+  await new Promise((resolve) => setTimeout(resolve, 3100))
   t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(firstAccess) })).json().code, 'TOKEN_EXPIRED')
   person.jar.set('lk_at', firstAccess) // the browser may still send it
   const account = await person.request({ method: 'GET', url: '/account' })

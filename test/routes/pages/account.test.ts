@@ -1,0 +1,173 @@
+/**
+ * The account page's forms over inject (the browser test drives the same forms in Chromium): each
+ * one needs the CSRF token and a session, does what the matching Bearer route does, and clears
+ * this browser's cookies wherever its session ends. Also the HTML 404 for browsers.
+ */
+import t from 'tap'
+import { bearer, buildApp, signUp, startStack, tokenFrom, uniqueEmail } from '../../helper.js'
+import { browser, csrfOf } from './page-client.js'
+
+const stack = await startStack(t)
+const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
+
+/** A browser holding the cookies of a fresh account's session, on its account page. */
+async function signedInBrowser (name = 'Ada Lovelace') {
+  const email = uniqueEmail('account.page')
+  const session = await signUp(app, stack, email, name)
+  const person = browser(app)
+  person.jar.set('lk_at', session.accessToken)
+  person.jar.set('lk_rt', session.refreshToken)
+  const account = await person.request({ method: 'GET', url: '/account' })
+  if (account.statusCode !== 200) throw new Error(`account page: ${account.statusCode}`)
+  return { person, email, session, csrf: csrfOf(account.body), account }
+}
+
+/** Another session of an existing account: a login link, consumed through the API. */
+async function signIn (email: string): Promise<{ accessToken: string }> {
+  const before = stack.smtp.inbox(email).length
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const token = tokenFrom(await stack.smtp.waitForMail(email, { count: before + 1 }))
+  const response = await app.inject({ method: 'POST', url: '/auth/magic-link/consume', payload: { token } })
+  if (response.statusCode !== 200) throw new Error(`consume: ${response.statusCode} ${response.body}`)
+  return response.json()
+}
+
+const status = async (accessToken: string): Promise<number> => (await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })).statusCode
+const cleared = (response: { cookies: Array<{ name: string, value: string }> }, name: string): boolean =>
+  response.cookies.some((cookie) => cookie.name === name && cookie.value === '')
+
+t.test('every account form needs the CSRF token and a session; without them nothing changes', async (t) => {
+  const { person, session, email } = await signedInBrowser()
+  const other = await signIn(email)
+  const otherId = ((await app.inject({ method: 'GET', url: '/auth/sessions', headers: bearer(other.accessToken) })).json() as Array<{ id: string, current: boolean }>).find((entry) => entry.current)!.id
+  const forms: Array<[string, Record<string, string>]> = [
+    ['/account/logout', {}],
+    ['/account/logout-all', {}],
+    ['/account/sessions/revoke', { session: otherId }],
+    ['/account/name', { name: 'Mallory' }],
+    ['/account/delete', { confirm: 'delete' }]
+  ]
+  for (const [url, fields] of forms) {
+    const forged = await person.submit(url, fields)
+    t.equal(forged.statusCode, 403, `${url} without the token: 403`)
+    t.match(forged.body, /This form has expired/)
+    t.equal((await person.submit(url, { ...fields, csrf: 'x'.repeat(43) })).statusCode, 403, `${url} with a wrong token: 403`)
+  }
+  t.same([await status(session.accessToken), await status(other.accessToken)], [200, 200], 'both sessions still work')
+  t.equal(((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(session.accessToken) })).json() as { name: string }).name, 'Ada Lovelace', 'the name is unchanged')
+
+  // A browser with the CSRF cookie but no session: to the start page, nothing done.
+  const stranger = browser(app)
+  const start = await stranger.request({ method: 'GET', url: '/' })
+  for (const [url, fields] of forms.slice(1)) {
+    const answer = await stranger.submit(url, { ...fields, csrf: csrfOf(start.body) })
+    t.equal(answer.statusCode, 303, `${url} signed out: 303`)
+    t.equal(answer.headers.location, '/')
+  }
+  t.same([await status(session.accessToken), await status(other.accessToken)], [200, 200], 'still nothing changed')
+})
+
+t.test('the account page lists the sessions; signing one out revokes exactly that one', async (t) => {
+  const { person, email, session, csrf } = await signedInBrowser()
+  const cli = await signIn(email) // a second session of the same account
+  const stranger = await signUp(app, stack)
+  const sessions = (await app.inject({ method: 'GET', url: '/auth/sessions', headers: bearer(session.accessToken) })).json() as Array<{ id: string, current: boolean }>
+  t.equal(sessions.length, 2)
+  const page = await person.request({ method: 'GET', url: '/account' })
+  for (const { id } of sessions) t.match(page.body, `id="session-${id}"`, 'each session is listed')
+  t.equal(page.body.match(/Sign out this session/g)?.length, 1, 'a button for the other session only')
+  t.match(page.body, /<span class="badge">This device<\/span>/)
+
+  const strangerSessions = (await app.inject({ method: 'GET', url: '/auth/sessions', headers: bearer(stranger.accessToken) })).json() as Array<{ id: string }>
+  const foreign = await person.submit('/account/sessions/revoke', { csrf, session: strangerSessions[0]!.id })
+  t.equal(foreign.headers.location, '/account?done=gone', 'another user\'s session is not one of yours')
+  t.equal(await status(stranger.accessToken), 200, 'and it still works')
+  t.equal((await person.submit('/account/sessions/revoke', { csrf, session: 'not-an-id' })).headers.location, '/account?done=gone')
+
+  const otherId = sessions.find((entry) => !entry.current)!.id
+  const revoked = await person.submit('/account/sessions/revoke', { csrf, session: otherId })
+  t.equal(revoked.statusCode, 303)
+  t.equal(revoked.headers.location, '/account?done=revoked')
+  t.same([await status(session.accessToken), await status(cli.accessToken)], [200, 401], 'exactly that session is refused')
+  t.match((await person.request({ method: 'GET', url: '/account?done=revoked' })).body, /role="status">That session is signed out/)
+  t.equal((await person.request({ method: 'GET', url: '/account?done=nonsense&utm=x' })).statusCode, 200, 'unknown query parameters are ignored')
+
+  const own = sessions.find((entry) => entry.current)!.id
+  const self = await person.submit('/account/sessions/revoke', { csrf, session: own })
+  t.equal(self.headers.location, '/?signed-out=1', 'signing out this browser\'s own session is a log out')
+  t.ok(cleared(self, 'lk_at') && cleared(self, 'lk_rt'), 'its cookies are cleared')
+  t.equal(await status(session.accessToken), 401)
+})
+
+t.test('log out everywhere: every session of the user dies, this browser\'s cookies are cleared', async (t) => {
+  const { person, email, session, csrf } = await signedInBrowser()
+  const other = await signIn(email)
+  const out = await person.submit('/account/logout-all', { csrf })
+  t.equal(out.statusCode, 303)
+  t.equal(out.headers.location, '/?signed-out=everywhere')
+  t.ok(cleared(out, 'lk_at') && cleared(out, 'lk_rt'), 'cookies cleared')
+  t.same([await status(session.accessToken), await status(other.accessToken)], [401, 401])
+  t.match((await person.request({ method: 'GET', url: '/?signed-out=everywhere' })).body, /You are signed out on every device/)
+})
+
+t.test('rename: a bad name shows the page again with the field marked and focused; a good one is saved', async (t) => {
+  const { person, session, csrf } = await signedInBrowser()
+  const bad = await person.submit('/account/name', { csrf, name: '   ' })
+  t.equal(bad.statusCode, 400)
+  t.match(bad.body, /role="alert">Enter a name of 1 to 100 characters/)
+  t.match(bad.body, /<input id="name" name="name"[^>]* autofocus aria-invalid="true" aria-describedby="form-error">/)
+  const long = await person.submit('/account/name', { csrf, name: 'n'.repeat(101) })
+  t.equal(long.statusCode, 400, 'over 100 characters')
+  const good = await person.submit('/account/name', { csrf, name: '  Ada King  ' })
+  t.equal(good.statusCode, 303)
+  t.equal(good.headers.location, '/account?done=renamed')
+  t.equal(((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(session.accessToken) })).json() as { name: string }).name, 'Ada King', 'trimmed and saved')
+  const page = await person.request({ method: 'GET', url: '/account?done=renamed' })
+  t.match(page.body, /<dd>Ada King<\/dd>/)
+  t.match(page.body, /Your name is saved/)
+})
+
+t.test('delete: a confirmation page first; then the account, its sessions and the cookies are gone', async (t) => {
+  const { person, email, session, csrf } = await signedInBrowser()
+  const confirm = await person.request({ method: 'GET', url: '/account/delete' })
+  t.equal(confirm.statusCode, 200)
+  t.match(confirm.body, /Delete your account\?/)
+  t.match(confirm.body, /name="confirm" value="delete"/)
+  t.equal(await status(session.accessToken), 200, 'looking at the confirmation deletes nothing')
+
+  const unconfirmed = await person.submit('/account/delete', { csrf })
+  t.equal(unconfirmed.headers.location, '/account/delete', 'without confirm: back to the confirmation page')
+  t.equal(await app.mongo.models.User.countDocuments({ email }), 1)
+
+  const deleted = await person.submit('/account/delete', { csrf: csrfOf(confirm.body), confirm: 'delete' })
+  t.equal(deleted.statusCode, 303)
+  t.equal(deleted.headers.location, '/?signed-out=deleted')
+  t.ok(cleared(deleted, 'lk_at') && cleared(deleted, 'lk_rt'), 'cookies cleared')
+  t.equal(await app.mongo.models.User.countDocuments({ email }), 0, 'the account is gone')
+  t.equal(await app.mongo.models.Session.countDocuments({ userId: session.user.id }), 0, 'its sessions too')
+  t.equal(await status(session.accessToken), 401)
+  t.match((await person.request({ method: 'GET', url: '/?signed-out=deleted' })).body, /Your account has been deleted/)
+  t.equal((await person.request({ method: 'GET', url: '/account/delete' })).headers.location, '/', 'signed out: no confirmation page')
+})
+
+t.test('an unknown URL: an HTML page for Accept: text/html, the JSON error otherwise', async (t) => {
+  const html = await app.inject({ method: 'GET', url: '/nowhere?token=abc', headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } })
+  t.equal(html.statusCode, 404)
+  t.match(html.headers['content-type'], /^text\/html/)
+  t.match(html.headers['content-security-policy'], /default-src 'self'/, 'the page header set')
+  t.equal(html.headers['cache-control'], 'no-store')
+  t.match(html.body, /<h1>Page not found<\/h1>/)
+  t.match(html.body, /<code>\/nowhere<\/code>/)
+  t.notMatch(html.body, /token=abc/, 'the query string is not echoed')
+  const hostile = await app.inject({ method: 'GET', url: '/%3Cscript%3E', headers: { accept: 'text/html' } })
+  t.notMatch(hostile.body, /<script>/, 'the path is escaped')
+  const posted = await app.inject({ method: 'POST', url: '/nowhere', headers: { accept: 'text/html' } })
+  t.equal(posted.statusCode, 404)
+  t.match(posted.body, /Page not found/, 'a form posted to a wrong address too')
+
+  for (const accept of [undefined, '*/*', 'application/json']) {
+    const json = await app.inject({ method: 'GET', url: '/nowhere', headers: accept === undefined ? {} : { accept } })
+    t.equal(json.statusCode, 404)
+    t.match(json.json(), { statusCode: 404, code: 'NOT_FOUND', error: 'Not Found' }, `Accept: ${accept ?? 'none'} → JSON`)
+  }
+})

@@ -3,7 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyRequest, FastifyServerOption
 import fp from 'fastify-plugin'
 import { LogController } from 'fastify'
 import { parseTrustProxy, type Config } from './services/infrastructure/config.js'
-import { failedDependency } from './services/infrastructure/dependency-errors.js'
+import { failedDependency, loggableError, sanitizedMessage } from './services/infrastructure/dependency-errors.js'
 import { lazyChildLogger } from './services/infrastructure/lazy-logger.js'
 import { ErrorCodes, isAppError, type ErrorCode, type ErrorExtras } from './services/infrastructure/errors.js'
 import { describeValidation, MESSAGE_KEYWORD, type SchemaError } from './services/infrastructure/validation-messages.js'
@@ -11,10 +11,13 @@ import { withWait } from './services/infrastructure/wait-in-words.js'
 import addressLimit from './plugins/app/address-limit.js'
 import authenticate from './plugins/app/authenticate.js'
 import configPlugin, { type ConfigPluginOptions } from './plugins/app/config.js'
+import crossDevice, { type CrossDeviceOptions } from './plugins/app/cross-device.js'
 import csrf from './plugins/app/csrf.js'
 import dataLossWatch, { type DataLossWatchOptions } from './plugins/app/data-loss-watch.js'
 import mailer from './plugins/app/mailer.js'
+import mongoBudget from './plugins/app/mongo-budget.js'
 import services from './plugins/app/services.js'
+import signInBudget from './plugins/app/sign-in-budget.js'
 import cors from './plugins/external/cors.js'
 import helmet from './plugins/external/helmet.js'
 import jwt from './plugins/external/jwt.js'
@@ -31,7 +34,7 @@ import { sendHtml } from './routes/schemas.js'
 import todoRoutes from './routes/todos/index.js'
 import { notFoundPage } from './views/pages.js'
 
-export type AppOptions = ConfigPluginOptions & DataLossWatchOptions
+export type AppOptions = ConfigPluginOptions & DataLossWatchOptions & CrossDeviceOptions
 
 /** Paths whose query strings carry secrets are logged without them. */
 const loggedUrl = (url: string): string => {
@@ -49,8 +52,8 @@ export function serverOptions (config: Config): FastifyServerOptions {
       level: config.LOG_LEVEL,
       redact: {
         paths: [
-          'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
-          '*.token', '*.refreshToken', '*.accessToken', '*.code', '*.password'
+          'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', 'req.headers["x-device-secret"]',
+          '*.token', '*.refreshToken', '*.accessToken', '*.code', '*.password', '*.deviceSecret'
         ],
         censor: '[redacted]'
       },
@@ -127,7 +130,7 @@ function installErrorHandling (fastify: FastifyInstance): void {
       message = `${dependency === 'redis' ? 'Redis' : 'MongoDB'} is unavailable; try again shortly`
       retryAfter = 1
       fastify.metrics.inc('latchkey_dependency_errors_total', { dependency })
-      request.log.warn({ dependency, reason: error.message }, 'dependency unavailable')
+      request.log.warn({ dependency, reason: sanitizedMessage(error.message) }, 'dependency unavailable')
     } else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       status = error.statusCode
       code = errorCodeForStatus(status)
@@ -136,7 +139,8 @@ function installErrorHandling (fastify: FastifyInstance): void {
       status = 500
       code = ErrorCodes.INTERNAL_ERROR
       message = 'Something went wrong on our side'
-      request.log.error({ err: error }, 'unhandled error')
+      // Never the error itself: Redis errors carry their command's arguments, MongoDB's the document.
+      request.log.error({ error: loggableError(error) }, 'unhandled error')
     }
 
     if (retryAfter !== undefined) {
@@ -161,9 +165,23 @@ function installErrorHandling (fastify: FastifyInstance): void {
  * The application: clients (Redis, MongoDB, JWT) → our plugins (mailer, services,
  * authenticate) → routes, with one error handler for the SPEC error shape.
  */
+/**
+ * SPEC 8b: every query string has a closed schema. A route that declares no query parameters gets
+ * an empty closed one, so `?userId[$ne]=x` is a 400 instead of being silently ignored. Swagger
+ * UI's own routes (hidden from the document) are left as they are.
+ */
+function closeQueryStrings (fastify: FastifyInstance): void {
+  const closed = { type: 'object', properties: {}, additionalProperties: false }
+  fastify.addHook('onRoute', (route) => {
+    if (route.schema?.hide === true || route.schema?.querystring !== undefined) return
+    route.schema = { ...route.schema, querystring: closed }
+  })
+}
+
 export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(configPlugin, opts)
   installErrorHandling(fastify)
+  closeQueryStrings(fastify)
   // JSON only (pages register their own form parser in their scope): anything else is a 415.
   fastify.removeContentTypeParser('text/plain')
 
@@ -187,14 +205,17 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(cors)
   await fastify.register(redis)
   await fastify.register(mongoose)
+  await fastify.register(mongoBudget)
   await fastify.register(jwt)
   await fastify.register(rateLimit)
   await fastify.register(mailer)
   await fastify.register(services)
   await fastify.register(authenticate)
   await fastify.register(addressLimit)
+  await fastify.register(signInBudget)
   await fastify.register(csrf)
   await fastify.register(dataLossWatch, opts)
+  await fastify.register(crossDevice, opts)
   // Before the routes: it collects their schemas as they are added.
   await fastify.register(swagger)
 

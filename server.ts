@@ -3,6 +3,7 @@ import closeWithGrace from 'close-with-grace'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig, type Config } from './services/infrastructure/config.js'
+import { loggableError } from './services/infrastructure/dependency-errors.js'
 
 /** Process concerns only: configuration, logger, graceful shutdown, listen. */
 let config: Config
@@ -31,7 +32,7 @@ const server = Fastify(readableInDevelopment(serverOptions(config)))
 // On SIGINT/SIGTERM stop accepting connections, let in-flight requests finish (up to 10 s),
 // then close Redis, MongoDB and SMTP (each plugin's onClose).
 closeWithGrace({ delay: 10_000 }, async ({ err, signal }) => {
-  if (err !== undefined) server.log.error({ err }, 'shutting down after an error')
+  if (err !== undefined) server.log.error({ error: loggableError(err) }, 'shutting down after an error')
   else server.log.info({ signal }, 'shutting down')
   await server.close()
 })

@@ -54,6 +54,7 @@ export function latchkeyEnv (stack: Stack, extra: Record<string, string> = {}): 
     RATE_LIMIT_GLOBAL: '100000000',
     RATE_LIMIT_BEARER: '100000000',
     RATE_LIMIT_AUTH: '100000000',
+    RATE_LIMIT_AUTH_TOTAL: '100000000',
     RATE_LIMIT_REFRESH: '100000000',
     RATE_LIMIT_ADDRESS: '100000000',
     ...extra

@@ -61,15 +61,15 @@ console.log(pinSelf())
     const userIds = Array.from({ length: 1000 }, () => new Types.ObjectId().toString())
     const sessionId = new Types.ObjectId().toString()
 
-    // revokeAccessToken also marks the session; with one session per user that mark is shared
-    // by all of that session's tokens, so it is measured separately and subtracted.
-    const sessionsOnly = await perEntry(redis, userIds.length, async (i) => { await revocation.revokeSessions(userIds[i]!, [sessionId]) })
+    // A logout also marks the session; with one session per user that mark is shared by all of
+    // that session's tokens, so it is measured separately and subtracted.
+    const sessionsOnly = await perEntry(redis, userIds.length, async (i) => { await revocation.mirrorRevocation({ kind: 'session', userId: userIds[i]!, sessionIds: [sessionId] }) })
     const blacklist = await perEntry(redis, entries, async (i) => {
       const claims = { sub: userIds[i % userIds.length]!, sid: sessionId, jti: randomToken(12), iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + accessTokenTtl }
       await redis.set(redisKeys.revokedToken(claims.sub, claims.jti), '1', 'PX', claims.exp * 1000 - now)
     })
     const sample = redisKeys.revokedToken(userIds[0]!, randomToken(12))
-    await revocation.revokeAccessToken({ sub: userIds[0]!, sid: sessionId, jti: sample.slice(-16), iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + accessTokenTtl })
+    await revocation.mirrorRevocation({ kind: 'logout', userId: userIds[0]!, sessionIds: [sessionId], token: { jti: sample.slice(-16), exp: Math.floor(now / 1000) + accessTokenTtl } })
     const sampleUsage = await redis.memory('USAGE', sample)
 
     const addressKey = createAddressKeyer(randomBytes(32))

@@ -1,17 +1,9 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { mongoProblem, redisProblem } from '../services/infrastructure/readiness.js'
 import { unlimited } from './route-options.js'
 import { errors } from './schemas.js'
 
 const tags = ['operations']
-
-async function bounded<T> (work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([work, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error('timeout')), ms) })])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/health', {
@@ -28,26 +20,30 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...unlimited,
     schema: {
       tags,
-      summary: 'Readiness: Redis and MongoDB answer',
-      description: 'Pings Redis and MongoDB, each bounded by its timeout. Not rate limited.',
+      summary: 'Readiness: Redis and MongoDB can serve requests',
+      description: 'Checks the topology, each part bounded by its timeout: Redis must be a writable master (not a replica, ' +
+        'not a Sentinel); on a Redis Cluster the cluster state must be ok and every master owning slots must answer; ' +
+        'MongoDB must have a writable primary. 503 names what is wrong. Not rate limited.',
       response: {
-        200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), Type.String(), { examples: [{ redis: 'ok', mongodb: 'ok' }] }) }, { description: 'Redis and MongoDB both answer' }),
-        ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` naming what failed' }, {
+        200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), Type.String(), { examples: [{ redis: 'ok', mongodb: 'ok' }] }) }, {
+          description: 'Redis and MongoDB can both serve requests'
+        }),
+        ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` saying which dependency failed and `message` what is wrong' }, {
           checks: Type.Record(Type.String(), Type.String(), { examples: [{ redis: 'failed', mongodb: 'ok' }] })
         })
       }
     }
   }, async (_request, reply) => {
     const { REDIS_TIMEOUT, MONGODB_TIMEOUT } = fastify.config
-    const [redis, mongodb] = await Promise.allSettled([
-      bounded(fastify.redis.ping(), REDIS_TIMEOUT),
-      bounded(fastify.mongo.connection.db!.command({ ping: 1 }), MONGODB_TIMEOUT)
+    const [redis, mongodb] = await Promise.all([
+      redisProblem(fastify.redis, REDIS_TIMEOUT),
+      mongoProblem(fastify.mongo.connection.db, MONGODB_TIMEOUT)
     ])
-    const checks = { redis: redis.status === 'fulfilled' ? 'ok' : 'failed', mongodb: mongodb.status === 'fulfilled' ? 'ok' : 'failed' }
-    const failed = Object.entries(checks).filter(([, state]) => state === 'failed').map(([name]) => name)
-    if (failed.length === 0) return { status: 'ok' as const, checks }
+    const checks = { redis: redis === null ? 'ok' : 'failed', mongodb: mongodb === null ? 'ok' : 'failed' }
+    const problems = [redis, mongodb].filter((problem) => problem !== null)
+    if (problems.length === 0) return { status: 'ok' as const, checks }
     return await reply.status(503).header('retry-after', '1').send({
-      statusCode: 503, code: 'SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: `${failed.join(' and ')} unavailable`, checks
+      statusCode: 503, code: 'SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: problems.join('; '), checks
     })
   })
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { bearer, buildApp, codeFrom, json, startStack, tokenFrom, uniqueEmail } from './helper.js'
+import { bearer, buildApp, codeFrom, json, signUp, startStack, tokenFrom, uniqueEmail } from './helper.js'
 
 const stack = await startStack(t)
 
@@ -189,4 +189,30 @@ t.test('503 EMAIL_UNAVAILABLE: Retry-After, and one warn line naming the SMTP ca
   t.match(warnings[0]?.smtp, /550.*Recipient address rejected/, `the cause: ${warnings[0]?.smtp}`)
   t.notOk(lines.join('').includes(email), 'the address is in no log line')
   t.notOk(lines.join('').includes(email.split('@')[0]!), 'not even its local part')
+})
+
+t.test('SPEC 8b: every query string is closed: an unknown parameter is a 400 on every route that declares none', async (t) => {
+  const app = await buildApp(t, stack)
+  const { accessToken } = await signUp(app, stack)
+  const document = json(await app.inject({ method: 'GET', url: '/openapi.json' }))
+  let checked = 0
+  for (const [path, item] of Object.entries<Record<string, { parameters?: Array<{ in: string }>, tags?: string[] }>>(document.paths)) {
+    for (const [method, operation] of Object.entries(item)) {
+      if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue
+      if ((operation.parameters ?? []).some((parameter) => parameter.in === 'query')) continue // its own closed schema
+      const url = `${path.replace(/\{[^}]+\}/g, '0123456789abcdef01234567')}?userId[$ne]=x`
+      const response = await app.inject({ method: method.toUpperCase() as InjectOptions['method'], url, headers: bearer(accessToken), payload: method === 'get' || method === 'delete' ? undefined : {} })
+      const name = `${method.toUpperCase()} ${path}?userId[$ne]=x`
+      if (operation.tags?.includes('pages') === true && /^text\/html/.test(String(response.headers['content-type']))) {
+        // Page forms handle their own validation: an invalid request is never acted on (the form is refused).
+        t.ok(response.statusCode >= 400 && response.statusCode < 500, `${name} → refused with ${response.statusCode} (page)`)
+      } else {
+        t.same([response.statusCode, json(response).code], [400, 'VALIDATION_FAILED'], `${name} → 400`)
+      }
+      checked++
+    }
+  }
+  t.ok(checked >= 20, `${checked} operations checked`)
+  const todos = await app.inject({ method: 'GET', url: '/todos?userId[$ne]=x', headers: bearer(accessToken) })
+  t.equal(todos.statusCode, 400, 'the example from the review: GET /todos?userId[$ne]=x')
 })

@@ -1,17 +1,22 @@
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 
-/** Redis commands executed by the server, from INFO commandstats (the INFO calls themselves excluded). */
-export async function redisCommandCounts (admin: Redis): Promise<Map<string, number>> {
-  const info = await admin.info('commandstats')
+/**
+ * Redis commands executed by the server, from INFO commandstats (the INFO calls themselves
+ * excluded); given several servers (the masters of a cluster), their sum.
+ */
+export async function redisCommandCounts (admin: Redis | Redis[]): Promise<Map<string, number>> {
   const counts = new Map<string, number>()
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts.set(match[1]!, Number(match[2]))
+  for (const server of Array.isArray(admin) ? admin : [admin]) {
+    const info = await server.info('commandstats')
+    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) counts.set(match[1]!, (counts.get(match[1]!) ?? 0) + Number(match[2]))
+  }
   counts.delete('info')
   return counts
 }
 
-/** Runs `work` and returns the Redis commands it caused, by name. */
-export async function redisCommandsDuring (admin: Redis, work: () => Promise<unknown>): Promise<Record<string, number>> {
+/** Runs `work` and returns the Redis commands it caused, by name (over every server given). */
+export async function redisCommandsDuring (admin: Redis | Redis[], work: () => Promise<unknown>): Promise<Record<string, number>> {
   const before = await redisCommandCounts(admin)
   await work()
   const after = await redisCommandCounts(admin)

@@ -1,5 +1,7 @@
 import type { InjectOptions } from 'fastify'
+import { Redis } from 'ioredis'
 import t from 'tap'
+import { freePort } from './stack/ports.js'
 import { bearer, buildApp, codeFrom, json, pollUntil, signUp, startStack, timed, uniqueEmail } from './helper.js'
 
 /**
@@ -126,4 +128,101 @@ t.test('invariant 3: a dump of Redis and MongoDB holds no usable secret', async 
     t.notOk(text.includes(secret), `no ${name}`)
   }
   t.notMatch(text, new RegExp(`(?<![0-9])${code}(?![0-9])`), 'no live code')
+})
+
+t.test('15.8: Redis error replies describing its state are a 503 with Retry-After, never a 500', async (t) => {
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' }, { dataLossCheckMs: 3_600_000 })
+  const { accessToken, user } = await signUp(app, stack)
+  const admin = stack.redis.admin
+  const me = { method: 'GET' as const, url: '/auth/me', headers: bearer(accessToken) }
+  const write = { method: 'POST' as const, url: '/auth/otp', payload: { email: user.email } }
+  const expect503 = async (state: string, request: InjectOptions) => {
+    const response = await app.inject(request)
+    t.same([response.statusCode, json(response).code, response.headers['retry-after']], [503, 'SERVICE_UNAVAILABLE', '1'], `${state}: ${request.method} ${request.url} → 503 with Retry-After`)
+  }
+  t.equal((await app.inject(me)).statusCode, 200)
+
+  // OOM: out of memory under maxmemory, every write refused.
+  await admin.config('SET', 'maxmemory', '1')
+  await expect503('OOM', write)
+  await expect503('OOM', { method: 'POST', url: '/auth/logout', headers: bearer(accessToken) })
+  await admin.config('SET', 'maxmemory', '0')
+
+  // NOREPLICAS: min-replicas-to-write not met.
+  await admin.config('SET', 'min-replicas-to-write', '1')
+  await expect503('NOREPLICAS', write)
+  await admin.config('SET', 'min-replicas-to-write', '0')
+
+  // READONLY: the server became a replica (a failover demoted it); MASTERDOWN: a replica whose
+  // master is gone and that serves no stale data refuses reads too.
+  const nowhere = await freePort()
+  await admin.replicaof('127.0.0.1', nowhere)
+  t.teardown(async () => { await admin.replicaof('NO', 'ONE').catch(() => {}) })
+  await expect503('READONLY', write)
+  await admin.config('SET', 'replica-serve-stale-data', 'no')
+  await expect503('MASTERDOWN', me)
+  await admin.config('SET', 'replica-serve-stale-data', 'yes')
+  await admin.replicaof('NO', 'ONE')
+
+  // BUSY: a script is running past busy-reply-threshold.
+  const blocker = new Redis(stack.redis.url, { maxRetriesPerRequest: 0 })
+  const killer = new Redis(stack.redis.url, { maxRetriesPerRequest: 0, enableReadyCheck: false })
+  await Promise.all([blocker.ping(), killer.ping()])
+  t.teardown(async () => { await killer.script('KILL').catch(() => {}); blocker.disconnect(); killer.disconnect() })
+  await admin.config('SET', 'busy-reply-threshold', '50')
+  const busy = blocker.eval('local i = 0 while true do i = i + 1 end', 0).catch(() => {})
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  await expect503('BUSY', me)
+  await killer.script('KILL')
+  await busy
+  await admin.config('SET', 'busy-reply-threshold', '5000')
+
+  t.equal((await app.inject(me)).statusCode, 200, 'back to normal')
+  t.ok(await app.metrics.value('latchkey_dependency_errors_total', { dependency: 'redis' }) >= 6, 'each counted as a Redis outage')
+})
+
+t.test('15.8: error logs carry no address or secret, though Redis errors carry their command\'s arguments', async (t) => {
+  const lines: string[] = []
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0', LOG_LEVEL: 'warn' }, { dataLossCheckMs: 3_600_000, logStream: { write: (line: string) => { lines.push(line) } } })
+  const email = uniqueEmail('logged')
+  // Refused writes to magic-link records only (an ACL, so the rate limit and throttle still work):
+  // the SET that fails carries the record, address included, as its argument.
+  await stack.redis.admin.acl('SETUSER', 'default', 'resetkeys', '~lk:[^m]*', '~lk:mc*', '~lk:mh*', '~lk:marker*', '%R~lk:ml*')
+  t.teardown(async () => { await stack.redis.admin.acl('SETUSER', 'default', 'resetkeys', '~*') })
+  const refused = await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  t.equal(refused.statusCode, 500, 'a permission error is a bug in the deployment, not an outage')
+  await stack.redis.admin.acl('SETUSER', 'default', 'resetkeys', '~*')
+  await stack.redis.admin.config('SET', 'maxmemory', '1')
+  t.teardown(async () => { await stack.redis.admin.config('SET', 'maxmemory', '0') })
+  t.equal((await app.inject({ method: 'POST', url: '/auth/otp', payload: { email } })).statusCode, 503)
+  await stack.redis.admin.config('SET', 'maxmemory', '0')
+
+  const log = lines.join('')
+  t.match(log, /unhandled error/, 'the 500 was logged')
+  t.match(log, /NOPERM/, 'with its reason')
+  t.match(log, /dependency unavailable/, 'the 503 was logged')
+  t.notMatch(log, new RegExp(email.replace(/[.+]/g, '\\$&')), 'the address is not in the logs')
+  t.notMatch(log, /"args"/, 'nor any command arguments')
+})
+
+t.test('15.7: MongoDB frozen (SIGSTOP) → 503 bounded by one budget for the whole request, not one per call', async (t) => {
+  const lines: string[] = []
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0', MONGODB_TIMEOUT: '1000', LOG_LEVEL: 'warn' }, { dataLossCheckMs: 3_600_000, logStream: { write: (line: string) => { lines.push(line) } } })
+  const { accessToken, refreshToken } = await signUp(app, stack)
+  stack.mongo.pause()
+  t.teardown(() => { stack.mongo.resume() })
+  for (const request of [
+    { method: 'POST', url: '/auth/magic-link', payload: { email: uniqueEmail('frozen') } },
+    { method: 'POST', url: '/auth/refresh', payload: { refreshToken } },
+    { method: 'GET', url: '/todos', headers: bearer(accessToken) }
+  ] satisfies InjectOptions[]) {
+    const { result, ms } = await timed(async () => await app.inject(request))
+    t.same([result.statusCode, json(result).code, result.headers['retry-after']], [503, 'SERVICE_UNAVAILABLE', '1'], `${request.method} ${request.url} → 503, never 500`)
+    // The driver's own bound on a frozen server is its 5 s socket timeout; the budget is 1 s.
+    t.ok(ms < 4_000, `answered in ${Math.round(ms)} ms, within the 1 s budget plus slack (the driver alone waits 5 s)`)
+  }
+  t.equal(lines.filter((line) => line.includes('did not answer within the 1000 ms budget')).length, 3, 'each was cut off by its request\'s budget')
+  stack.mongo.resume()
+  await pollUntil(async () => (await app.inject({ method: 'GET', url: '/ready' })).statusCode, (status) => status === 200, { timeoutMs: 15_000 })
+  t.equal((await app.inject({ method: 'GET', url: '/todos', headers: bearer(accessToken) })).statusCode, 200, 'and it recovers by itself')
 })

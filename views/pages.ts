@@ -43,6 +43,7 @@ ${hidden('csrf', csrf)}
 <div class="row">
 <button type="submit" name="method" value="link">Email me a link</button>
 <button type="submit" name="method" value="code" class="secondary">Email me a code</button>
+<button type="submit" formaction="/auth/magic-link/requests" class="secondary">Sign in on this device from my phone</button>
 </div>
 </form>
 <p class="muted">No password needed. New here? The same email creates your account.</p>`)

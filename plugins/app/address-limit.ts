@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { normalizeEmail } from '../../services/email/email-address.js'
-import { RateLimitedError, withExtras } from '../../services/infrastructure/errors.js'
+import { refuseOverLimit } from '../external/rate-limit.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,10 +24,5 @@ export default fp(async function addressLimitPlugin (fastify) {
     keyGenerator: (request) => `address:${fastify.addressKey(normalizeEmail((request.body as { email: string }).email))}`
   })
 
-  fastify.decorate('limitPerAddress', async function limitPerAddress (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const result = await limiter(request)
-    if (result.isAllowed || !result.isExceeded) return
-    reply.header('ratelimit-limit', result.max).header('ratelimit-remaining', 0).header('ratelimit-reset', result.ttlInSeconds)
-    throw withExtras(new RateLimitedError(), { retryAfter: Math.max(1, result.ttlInSeconds) })
-  })
+  fastify.decorate('limitPerAddress', refuseOverLimit(limiter))
 }, { name: 'address-limit', dependencies: ['rate-limit', 'services'] })

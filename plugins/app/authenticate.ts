@@ -1,9 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { normalizeIP } from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import { RateLimitedError, TokenExpiredError, TokenInvalidError, TokenMissingError, withExtras } from '../../services/infrastructure/errors.js'
-import { createLocalRateLimit } from '../../services/infrastructure/local-rate-limit.js'
+import { redisKeys } from '../../services/infrastructure/redis-keys.js'
+import { createSharedRateLimit } from '../../services/infrastructure/shared-rate-limit.js'
 import type { AccessClaims } from '../../services/sessions/revocation.js'
+import { clientKey } from '../external/rate-limit.js'
 import { createVerifiedTokenCache } from '../../services/tokens/verified-token-cache.js'
 import type { PublicUser } from '../../services/accounts/users.js'
 
@@ -32,7 +33,8 @@ const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string
   Number.isInteger(claims.iat) && Number.isInteger(claims.exp)
 
 /**
- * Bearer authentication: a per-instance per-IP limit (RATE_LIMIT_BEARER a minute, no I/O), then
+ * Bearer authentication: a per-IP limit (RATE_LIMIT_BEARER a minute over every instance, counted
+ * locally and sent to Redis in batches, so no round trip of its own until the client nears it), then
  * the JWT is verified (HS256 only, exp/iat/jti/sub/sid required; a token verified in the last
  * minute is found in a bounded in-memory cache instead, never past its exp), then one Redis round trip
  * decides whether it was revoked and yields the cached user. Any Redis failure propagates and
@@ -40,7 +42,9 @@ const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string
  */
 export default fp(async function authenticatePlugin (fastify) {
   fastify.decorateRequest('account', null)
-  const perIp = createLocalRateLimit({ max: fastify.config.RATE_LIMIT_BEARER, windowMs: 60_000, now: fastify.clock.now })
+  const perIp = createSharedRateLimit({
+    redis: fastify.redis, max: fastify.config.RATE_LIMIT_BEARER, windowMs: 60_000, key: redisKeys.bearerHits, now: fastify.clock.now
+  })
 
   const verifiedTokens = createVerifiedTokenCache()
   fastify.decorate('verifiedTokens', verifiedTokens)
@@ -80,9 +84,8 @@ export default fp(async function authenticatePlugin (fastify) {
   })
 
   fastify.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    // normalizeIP groups IPv6 by /64; an IPv4 address is already its own key.
-    const ip = request.ip
-    const wait = perIp.hit(ip.includes(':') ? normalizeIP(ip) : ip)
+    let wait = perIp.hit(clientKey(request.ip))
+    if (typeof wait !== 'number') wait = await wait // only near the limit
     if (wait > 0) {
       reply.header('ratelimit-limit', fastify.config.RATE_LIMIT_BEARER).header('ratelimit-remaining', 0).header('ratelimit-reset', Math.ceil(wait / 1000))
       throw withExtras(new RateLimitedError(), { retryAfter: Math.ceil(wait / 1000) })

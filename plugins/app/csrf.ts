@@ -7,26 +7,40 @@ import { deriveKey } from '../../services/tokens/token-crypto.js'
 // register plugins/external/cookie.ts in their own scope, and only call these there.
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Ensures the CSRF cookie and returns the token to embed in a form. */
-    pageCsrf: (request: FastifyRequest, reply: FastifyReply) => string
-    /** True when the form token matches the browser's CSRF cookie. */
-    checkPageCsrf: (request: FastifyRequest, formToken: string | undefined) => boolean
+    /**
+     * Ensures the CSRF cookie and returns the token to embed in a form; a form shown to a signed-in
+     * person is bound to their session id.
+     */
+    pageCsrf: (request: FastifyRequest, reply: FastifyReply, sessionId?: string) => string
+    /**
+     * True when the form token matches the browser's CSRF cookie (and the session it was made for),
+     * and the request, if it says where it comes from (Sec-Fetch-Site, Origin), comes from APP_URL's origin.
+     */
+    checkPageCsrf: (request: FastifyRequest, formToken: string | undefined, sessionId?: string) => boolean
   }
 }
 
 export default fp(async function csrfPlugin (fastify) {
   const csrf = createCsrf(deriveKey(fastify.config.JWT_SECRET, 'latchkey csrf'))
+  const appOrigin = new URL(fastify.config.APP_URL).origin
   const secure = new URL(fastify.config.APP_URL).protocol === 'https:'
   // __Host- pins the cookie to this exact origin (Secure, Path=/, no Domain) where HTTPS allows it.
   const cookieName = secure ? '__Host-lk_csrf' : 'lk_csrf'
 
-  fastify.decorate('pageCsrf', function pageCsrf (request: FastifyRequest, reply: FastifyReply): string {
+  fastify.decorate('pageCsrf', function pageCsrf (request: FastifyRequest, reply: FastifyReply, sessionId = ''): string {
     const value = csrf.cookieValue(request.cookies[cookieName])
     reply.setCookie(cookieName, value, { path: '/', httpOnly: true, sameSite: 'strict', secure })
-    return csrf.formToken(value)
+    return csrf.formToken(value, sessionId)
   })
 
-  fastify.decorate('checkPageCsrf', function checkPageCsrf (request: FastifyRequest, formToken: string | undefined): boolean {
-    return csrf.verify(request.cookies[cookieName], formToken)
+  fastify.decorate('checkPageCsrf', function checkPageCsrf (request: FastifyRequest, formToken: string | undefined, sessionId = ''): boolean {
+    // Where the form was posted from, when the browser says: a sibling subdomain is same-site (its
+    // Strict cookies go along) but shows up here as Sec-Fetch-Site: same-site, and as another
+    // Origin. (With Referrer-Policy: no-referrer, browsers send `Origin: null`: no information.)
+    const site = request.headers['sec-fetch-site']
+    if (site === 'same-site' || site === 'cross-site') return false
+    const origin = request.headers.origin
+    if (origin !== undefined && origin !== 'null' && origin !== appOrigin) return false
+    return csrf.verify(request.cookies[cookieName], formToken, sessionId)
   })
 }, { name: 'csrf', dependencies: ['config'] })

@@ -1,8 +1,7 @@
 import fp from 'fastify-plugin'
 import mongoose, { type Connection } from 'mongoose'
-import type { Config } from '../../services/infrastructure/config.js'
+import { describeMongoUrl, type Config } from '../../services/infrastructure/config.js'
 import { createModels, ensureIndexes, type Models } from '../../services/models/index.js'
-import { describeUrl } from './redis.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,17 +13,27 @@ declare module 'fastify' {
  * One mongoose connection per app instance. Bounded everywhere: no command buffering while
  * disconnected, MONGODB_TIMEOUT on server selection and on every operation, so a MongoDB outage
  * is a quick 503 rather than a hung request.
+ *
+ * MONGODB_URL is any standard connection string (one host, a replica set's host list with
+ * `replicaSet=`, `mongodb+srv://`, options). Whatever it says, writes are acknowledged by a
+ * majority of the replica set (a revocation that only the old primary saw would be rolled back
+ * by a failover), bounded by MONGODB_TIMEOUT; the models that decide revocation and refresh
+ * rotation read from the primary (services/models, `read: 'primary'`). The driver retries a
+ * read or write once across a primary change (retryReads/retryWrites, on by default).
  */
 export async function connectMongo (config: Pick<Config, 'MONGODB_URL' | 'MONGODB_TIMEOUT'>): Promise<Connection> {
   const connection = mongoose.createConnection(config.MONGODB_URL, {
     bufferCommands: false,
     autoIndex: false,
-    autoCreate: true,
+    // Collections are made by ensureIndexes (createIndexes); autoCreate is refused with a non-primary readPreference in the URL.
+    autoCreate: false,
     serverSelectionTimeoutMS: config.MONGODB_TIMEOUT,
     connectTimeoutMS: config.MONGODB_TIMEOUT,
     socketTimeoutMS: Math.max(5_000, config.MONGODB_TIMEOUT * 2),
     heartbeatFrequencyMS: 2_000,
     maxPoolSize: 50,
+    // Options given here win over the same options in MONGODB_URL.
+    writeConcern: { w: 'majority', wtimeoutMS: config.MONGODB_TIMEOUT },
     // Command events let tests and the bench count MongoDB queries per request.
     monitorCommands: true
   })
@@ -32,7 +41,7 @@ export async function connectMongo (config: Pick<Config, 'MONGODB_URL' | 'MONGOD
     await connection.asPromise()
   } catch (error) {
     await connection.close().catch(() => {})
-    throw new Error(`MongoDB at ${describeUrl(config.MONGODB_URL)} is unreachable: ${(error as Error).message}`)
+    throw new Error(`MongoDB at ${describeMongoUrl(config.MONGODB_URL)} is unreachable: ${(error as Error).message}`)
   }
   return connection
 }

@@ -1,4 +1,5 @@
-import rateLimit from '@fastify/rate-limit'
+import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { RateLimitedError, withExtras } from '../../services/infrastructure/errors.js'
 import { redisKeys } from '../../services/infrastructure/redis-keys.js'
@@ -9,7 +10,7 @@ import { redisKeys } from '../../services/infrastructure/redis-keys.js'
  * grouped by /64; X-Forwarded-For counts only when TRUST_PROXY names the proxy (Fastify's
  * trustProxy decides request.ip). Every route gets the global per-IP limit unless it sets its own
  * (the auth endpoints, tighter) or opts out (`rateLimit: false`: operations endpoints, and Bearer
- * routes, which `authenticate` limits per instance to stay at one Redis round trip).
+ * routes, which `authenticate` limits with counts batched to Redis to stay at one round trip).
  * 429 answers carry Retry-After and the IETF draft RateLimit-* headers.
  */
 export default fp(async function rateLimitPlugin (fastify) {
@@ -25,3 +26,19 @@ export default fp(async function rateLimitPlugin (fastify) {
     errorResponseBuilder: (_request, context) => withExtras(new RateLimitedError(), { retryAfter: Math.max(1, Math.ceil(context.ttl / 1000)) })
   })
 }, { name: 'rate-limit', dependencies: ['config', 'redis'] })
+
+/** The client a per-IP limit counts: the IP, IPv6 grouped by /64, IPv4-mapped IPv6 as IPv4. */
+export const clientKey = (ip: string): string => ip.includes(':') ? normalizeIP(ip) : ip
+
+/**
+ * A hook that counts the request against `limiter` (made with `fastify.createRateLimit`) and
+ * answers 429 RATE_LIMITED with Retry-After and the RateLimit-* headers once it is spent.
+ */
+export function refuseOverLimit (limiter: ReturnType<FastifyInstance['createRateLimit']>) {
+  return async function checkLimit (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const result = await limiter(request)
+    if (result.isAllowed || !result.isExceeded) return
+    reply.header('ratelimit-limit', result.max).header('ratelimit-remaining', 0).header('ratelimit-reset', result.ttlInSeconds)
+    throw withExtras(new RateLimitedError(), { retryAfter: Math.max(1, result.ttlInSeconds) })
+  }
+}

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import account from './account.js'
+import crossDevice from './cross-device.js'
 import magicLink from './magic-link.js'
 import otp from './otp.js'
 import password from './password.js'
@@ -17,6 +18,7 @@ const authRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(account)
   await fastify.register(sessions)
   await fastify.register(password)
+  await fastify.register(crossDevice)
 }
 
 export default authRoutes

@@ -4,8 +4,9 @@ import { normalizeEmail } from '../../services/email/email-address.js'
 import { MagicLinkGoneError, ValidationFailedError, withExtras } from '../../services/infrastructure/errors.js'
 import { continuePage, linkExpiredPage, signupPage } from '../../views/magic-link.js'
 import { clientInfo } from '../client-info.js'
-import { signInLimit } from '../route-options.js'
-import { Accepted, Email, errors, Name, OpaqueToken, Password, sendHtml, SignedIn } from '../schemas.js'
+import { CrossDeviceAccepted } from './cross-device.js'
+import { perIpLimit, signInLimit } from '../route-options.js'
+import { Email, errors, Name, OpaqueToken, Password, sendHtml, SignedIn } from '../schemas.js'
 
 const tags = ['magic link']
 
@@ -18,24 +19,32 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Email a sign-up or sign-in link',
       description: 'Sends a signup link to a new address or a login link to an existing account. ' +
-        'Answers 202 with the same body either way, so the response does not reveal whether an account exists.',
+        'Answers 202 with the same body either way, so the response does not reveal whether an account exists. ' +
+        'With `crossDevice: true` the email asks to approve this sign-in from any device, and the answer adds ' +
+        '`requestId`, `deviceSecret` (keep it: it is shown once) and `matchNumber` (show it): see the cross-device routes.',
       body: Type.Object({
         email: Email,
-        redirectTo: Type.Optional(Type.String({ maxLength: 2048, description: 'Where to go after sign-in; must be on REDIRECT_ALLOWLIST' }))
+        redirectTo: Type.Optional(Type.String({ maxLength: 2048, description: 'Where to go after sign-in; must be on REDIRECT_ALLOWLIST' })),
+        crossDevice: Type.Optional(Type.Boolean({ description: 'Sign in on this device by approving from another one (number matching)' }))
       }, { additionalProperties: false }),
       response: {
-        202: Accepted,
+        202: CrossDeviceAccepted,
         ...errors({ 400: 'VALIDATION_FAILED, REDIRECT_NOT_ALLOWED', 429: 'EMAIL_RATE_LIMITED (with Retry-After)', 503: 'EMAIL_UNAVAILABLE, SERVICE_UNAVAILABLE' })
       }
     }
   }, async (request, reply) => {
+    if (request.body.crossDevice === true) {
+      if (request.body.redirectTo !== undefined) throw new ValidationFailedError('redirectTo is not used with crossDevice: the tokens come back to this client')
+      const ticket = await fastify.crossDevice.requestSignIn(normalizeEmail(request.body.email), clientInfo(request))
+      return await reply.status(202).send({ message: 'Check your inbox on any device: if the address can receive mail, a link is on its way. Pick the number shown here.', ...ticket })
+    }
     await fastify.magicLinks.requestMagicLink(normalizeEmail(request.body.email), request.body.redirectTo)
     return await reply.status(202).send({ message: 'Check your inbox: if the address can receive mail, a link is on its way.' })
   })
 
   fastify.get('/magic-link/verify', {
     // Mail scanners open links too; guessing a 256-bit token is hopeless anyway.
-    ...signInLimit(fastify, 3 * fastify.config.RATE_LIMIT_AUTH),
+    ...perIpLimit(3 * fastify.config.RATE_LIMIT_AUTH),
     schema: {
       tags,
       summary: 'Look at a link without using it',

@@ -1,23 +1,24 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { clientInfo } from '../client-info.js'
-import { bearerOnly, signInLimit } from '../route-options.js'
-import { BearerSecurity, errors, ObjectIdString, OpaqueToken, TokenPair } from '../schemas.js'
+import { bearerOnly, perIpLimit } from '../route-options.js'
+import { BearerSecurity, errors, ObjectIdString, TokenPair } from '../schemas.js'
 
 const tags = ['sessions']
 const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED', 503: 'SERVICE_UNAVAILABLE' }
 
 const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/refresh', {
-    ...signInLimit(fastify, fastify.config.RATE_LIMIT_REFRESH),
+    ...perIpLimit(fastify.config.RATE_LIMIT_REFRESH),
     schema: {
       tags,
       summary: 'Trade a refresh token for a new pair',
       description: 'Rotates on every use: the old refresh token dies. Presenting a rotated token again within ' +
         'REFRESH_REUSE_GRACE returns the same new pair (two tabs refreshing at once); after it, the whole session is revoked.',
-      body: Type.Object({ refreshToken: OpaqueToken }, { additionalProperties: false }),
+      // Any string: one that is not a live refresh token (an access JWT, say) is a 401, not a 400.
+      body: Type.Object({ refreshToken: Type.String({ description: 'The refresh token from sign-in or the last refresh' }) }, { additionalProperties: false }),
       response: {
         200: Type.Object(TokenPair, { description: 'A new pair; the refresh token sent is dead from now on' }),
-        ...errors({ 400: 'VALIDATION_FAILED', 401: 'REFRESH_INVALID, REFRESH_REUSED', 503: 'SERVICE_UNAVAILABLE' })
+        ...errors({ 400: 'VALIDATION_FAILED (not a JSON string)', 401: 'REFRESH_INVALID, REFRESH_REUSED', 503: 'SERVICE_UNAVAILABLE' })
       }
     }
   }, async (request) => await fastify.sessions.refreshSession(request.body.refreshToken, clientInfo(request)))

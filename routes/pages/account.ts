@@ -2,6 +2,7 @@ import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typ
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { NotFoundError } from '../../services/infrastructure/errors.js'
+import { isRevocationRecorded } from '../../services/sessions/revocation.js'
 import { accountPage, deleteAccountPage, formExpiredPage } from '../../views/pages.js'
 import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
 import { Csrf, Field, tags } from './forms.js'
@@ -34,26 +35,40 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   async function showAccount (request: FastifyRequest, reply: FastifyReply, session: PageSession, status: number, extra: { info?: string, nameError?: string, name?: string } = {}) {
     const sessions = await fastify.sessions.listSessions(session.claims.sub, session.claims.sid)
-    const html = accountPage({ csrf: fastify.pageCsrf(request, reply), account: session.account, sessions, now: fastify.clock.now(), ...extra })
+    const html = accountPage({ csrf: fastify.pageCsrf(request, reply, session.claims.sid), account: session.account, sessions, now: fastify.clock.now(), ...extra })
     return await sendHtml(reply, status, html)
   }
 
   /**
-   * The start of every form: the CSRF check, then who is signed in. Null when the answer is
-   * already sent (403 form-expired page, or to the start page when nobody is signed in).
+   * The start of every form: who is signed in, then the CSRF check (a form is bound to the session
+   * it was shown to). Null when the answer is already sent (to the start page when nobody is signed
+   * in, or the 403 form-expired page).
    */
   async function formSession (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined): Promise<PageSession | null> {
-    if (!fastify.checkPageCsrf(request, csrf)) {
+    const session = await currentSession(request, reply)
+    if (session === null) {
+      await reply.redirect('/', 303)
+      return null
+    }
+    if (!fastify.checkPageCsrf(request, csrf, session.claims.sid)) {
       await sendHtml(reply, 403, formExpiredPage())
       return null
     }
-    const session = await currentSession(request, reply)
-    if (session === null) await reply.redirect('/', 303)
     return session
   }
 
-  /** This browser's session ended: its cookies go, and the start page says goodbye. */
-  async function ended (reply: FastifyReply, how: '1' | 'everywhere' | 'deleted') {
+  /**
+   * Ends this browser's session with `revoke`: its cookies go, and the start page says goodbye.
+   * When the revocation reached the journal but not Redis, it completes by itself within one check
+   * period, so the browser forgets its tokens at once even though the answer is a 503.
+   */
+  async function ended (reply: FastifyReply, how: '1' | 'everywhere' | 'deleted', revoke: () => Promise<unknown> = async () => {}) {
+    try {
+      await revoke()
+    } catch (error) {
+      if (isRevocationRecorded(error)) clearSessionCookies(reply)
+      throw error
+    }
     clearSessionCookies(reply)
     return await reply.redirect(`/?signed-out=${how}`, 303)
   }
@@ -91,10 +106,10 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const body = request.validationError === undefined ? request.body : {}
-    if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage())
+    // The form is bound to the session it was shown to: find that session first.
     const session = await currentSession(request, reply)
-    if (session !== null) await fastify.sessions.logout(session.claims)
-    return await ended(reply, '1')
+    if (!fastify.checkPageCsrf(request, body.csrf, session?.claims.sid)) return await sendHtml(reply, 403, formExpiredPage())
+    return await ended(reply, '1', async () => { if (session !== null) await fastify.sessions.logout(session.claims) })
   })
 
   fastify.post('/account/logout-all', {
@@ -111,8 +126,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const body = request.validationError === undefined ? request.body : {}
     const session = await formSession(request, reply, body.csrf)
     if (session === null) return reply
-    await fastify.sessions.logoutEverywhere(session.claims.sub)
-    return await ended(reply, 'everywhere')
+    return await ended(reply, 'everywhere', async () => await fastify.sessions.logoutEverywhere(session.claims.sub))
   })
 
   fastify.post('/account/sessions/revoke', {
@@ -131,13 +145,14 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const session = await formSession(request, reply, body.csrf)
     if (session === null) return reply
     const id = body.session ?? ''
+    const revoke = async () => await fastify.sessions.revokeOwnSession(session.claims.sub, id)
     try {
-      await fastify.sessions.revokeOwnSession(session.claims.sub, id)
+      if (id === session.claims.sid) return await ended(reply, '1', revoke)
+      await revoke()
     } catch (error) {
       if (error instanceof NotFoundError) return await reply.redirect('/account?done=gone', 303)
       throw error
     }
-    if (id === session.claims.sid) return await ended(reply, '1')
     return await reply.redirect('/account?done=revoked', 303)
   })
 
@@ -174,7 +189,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const session = await currentSession(request, reply)
     if (session === null) return await reply.redirect('/', 303)
     const sessions = await fastify.sessions.listSessions(session.claims.sub, session.claims.sid)
-    return await sendHtml(reply, 200, deleteAccountPage({ csrf: fastify.pageCsrf(request, reply), account: session.account, sessionCount: sessions.length }))
+    return await sendHtml(reply, 200, deleteAccountPage({ csrf: fastify.pageCsrf(request, reply, session.claims.sid), account: session.account, sessionCount: sessions.length }))
   })
 
   fastify.post('/account/delete', {
@@ -193,8 +208,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const session = await formSession(request, reply, body.csrf)
     if (session === null) return reply
     if (body.confirm !== 'delete') return await reply.redirect('/account/delete', 303)
-    await fastify.accounts.deleteAccount(session.claims.sub)
-    return await ended(reply, 'deleted')
+    return await ended(reply, 'deleted', async () => await fastify.accounts.deleteAccount(session.claims.sub))
   })
 }
 

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import cookie from '../../plugins/external/cookie.js'
 import account from './account.js'
 import code from './code.js'
+import crossDevice from './cross-device.js'
 import magicLinkForms from './magic-link.js'
 import start from './start.js'
 
@@ -21,6 +22,7 @@ const pageRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(code)
   await fastify.register(magicLinkForms)
   await fastify.register(account)
+  await fastify.register(crossDevice)
 }
 
 export default pageRoutes

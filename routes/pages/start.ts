@@ -1,11 +1,10 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { isValidEmail, normalizeEmail } from '../../services/email/email-address.js'
-import { EmailRateLimitedError, EmailUnavailableError, type ErrorExtras } from '../../services/infrastructure/errors.js'
 import { checkInboxPage, formExpiredPage, startPage } from '../../views/pages.js'
 import { signInLimit } from '../route-options.js'
 import { errors, HtmlPage, sendHtml } from '../schemas.js'
 import { createCodeLockMemo } from './code-lock.js'
-import { Csrf, Field, retryText, tags } from './forms.js'
+import { Csrf, emailFormRefusals, emailNotSent, Field, tags } from './forms.js'
 
 const FAREWELLS = { 1: 'You are signed out.', everywhere: 'You are signed out on every device.', deleted: 'Your account has been deleted.' } as const
 
@@ -45,9 +44,7 @@ const startRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         200: HtmlPage('Check your inbox (link)'),
         303: { description: 'To the code page (code)' },
         400: HtmlPage('The start page again, saying what is wrong with the form'),
-        403: HtmlPage('Form expired (CSRF token missing or wrong)'),
-        429: HtmlPage('EMAIL_RATE_LIMITED: the start page with the wait, and Retry-After'),
-        503: HtmlPage('EMAIL_UNAVAILABLE: the start page asking to try again shortly')
+        ...emailFormRefusals
       }
     }
   }, async (request, reply) => {
@@ -68,13 +65,7 @@ const startRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       codeLock.forget(reply) // a new code is not locked
       return await reply.redirect(`/code?email=${encodeURIComponent(email)}`, 303)
     } catch (error) {
-      if (error instanceof EmailRateLimitedError) {
-        const extras = error as ErrorExtras
-        if (extras.retryAfter !== undefined) reply.header('retry-after', String(extras.retryAfter))
-        return await again(429, `We just emailed this address. Check your inbox, or try again ${retryText(extras)}.`)
-      }
-      if (error instanceof EmailUnavailableError) return await again(503, 'We could not send email just now. Nothing was sent; please try again shortly.')
-      throw error
+      return await emailNotSent(reply, error, again)
     }
   })
 }

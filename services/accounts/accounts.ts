@@ -26,18 +26,18 @@ export function createAccountService ({ models, users, sessions, revocation, pas
      * Password sign-in for accounts that set a password. Every failure is the same
      * INVALID_CREDENTIALS, and an unknown address (or an account without a password) still costs
      * one argon2 verification, so neither the answer nor its timing tells whether the account exists.
-     * Failures count towards the address's failure ceiling (429 RATE_LIMITED while backing off).
+     * Every check counts towards the address's failure ceiling until it succeeds (429 RATE_LIMITED
+     * while backing off).
      */
     async signInWithPassword (email: string, password: string, client: ClientInfo): Promise<SignedIn> {
       const key = addressKey(email)
-      await failureCeiling.assertMayVerify(key, () => new RateLimitedError())
+      // Counted as a failure from here until it succeeds (parallel guesses cannot skip the back-off).
+      await failureCeiling.reserveCheckOrRefuse(key, () => new RateLimitedError())
       const user = await users.findUserByEmail(email)
       const matches = await passwords.verifyPassword(user?.passwordHash, password)
-      if (user === null || !matches) {
-        await failureCeiling.recordFailure(key)
-        throw new InvalidCredentialsError()
-      }
+      if (user === null || !matches) throw new InvalidCredentialsError()
       await failureCeiling.recordSuccess(key)
+      // The session is the last step: nothing that can fail comes after it.
       const pair = await sessions.startSession(user._id.toString(), 'password', client)
       return { user: toPublicUser(user), ...pair }
     },
@@ -49,19 +49,13 @@ export function createAccountService ({ models, users, sessions, revocation, pas
     },
 
     /**
-     * Deletes the account and everything it owns. MongoDB first (the source of truth: from then on
-     * a cache miss finds no user), then every session and token is marked dead in Redis.
+     * Deletes the account and everything it owns: recorded in the revocation journal, then the user,
+     * sessions, rotation records and todos are deleted (from then on a cache miss finds no user),
+     * then every session and token is marked dead in Redis (services/sessions/revocation.ts).
      */
     async deleteAccount (userId: string): Promise<void> {
       const sessionIds = (await models.Session.find({ userId, revokedAt: null }, { _id: 1 }).lean()).map((session) => session._id.toString())
-      await models.User.deleteOne({ _id: userId })
-      await Promise.all([
-        models.Session.deleteMany({ userId }),
-        models.RefreshRotation.deleteMany({ userId }),
-        models.Todo.deleteMany({ userId })
-      ])
-      await revocation.revokeUser(userId, new Date(clock.now()), sessionIds)
-      metrics.inc('latchkey_revocations_total', { kind: 'account-deleted' })
+      await revocation.revoke({ kind: 'account-deleted', userId, sessionIds })
     }
   }
 }

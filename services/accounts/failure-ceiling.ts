@@ -12,11 +12,16 @@ export const MAX_BACKOFF_MS = 15 * 60 * 1000
 export const MEMORY_MS = 24 * 60 * 60 * 1000
 
 // KEYS: counter hash. ARGV: now, ceiling, free, max back-off, memory.
-// Records one failure and returns the instant the next check is allowed (0 = at once).
-const recordFailureScript = defineScript<number>(`
-local failures = redis.call('HINCRBY', KEYS[1], 'n', 1)
+// Check and reserve in one atomic step. While the address is backing off, refuses: returns the
+// wait in ms and counts nothing. Otherwise counts this check as a failure at once (a success
+// clears the hash) and sets the wait before the next one, so checks arriving in parallel cannot
+// all pass before any of them was counted: past the free failures, one check per back-off.
+const reserveScript = defineScript<number>(`
 local now = tonumber(ARGV[1])
-local untilMs = 0
+local untilMs = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if untilMs > now then return untilMs - now end
+local failures = redis.call('HINCRBY', KEYS[1], 'n', 1)
+untilMs = 0
 if failures >= tonumber(ARGV[2]) then
   untilMs = now + tonumber(ARGV[5])
 elseif failures > tonumber(ARGV[3]) then
@@ -24,7 +29,13 @@ elseif failures > tonumber(ARGV[3]) then
 end
 redis.call('HSET', KEYS[1], 'until', untilMs)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return untilMs
+return 0
+`)
+
+// KEYS: counter hash. A reserved check that was not evaluated after all (no live code) is not a failure.
+const releaseScript = defineScript<number>(`
+if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') > 0 then return redis.call('HINCRBY', KEYS[1], 'n', -1) end
+return 0
 `)
 
 /**
@@ -34,17 +45,25 @@ return untilMs
  * the last failure. Never permanent: the memory expires, and any successful sign-in (a magic link
  * still works, being unguessable) clears it. Keyed by address whether or not an account exists,
  * so the answer does not reveal which addresses are registered.
+ *
+ * A check is reserved before it is evaluated (counted as a failure until it succeeds), so the
+ * back-off holds against parallel guesses too.
  */
 export function createFailureCeiling ({ redis, ceiling, clock }: { redis: RedisClient, ceiling: number, clock: Clock }) {
+  const reserve = async (addressKey: string): Promise<number> =>
+    await reserveScript(redis, [redisKeys.verifyFailures(addressKey)], [clock.now(), ceiling, FREE_FAILURES, MAX_BACKOFF_MS, MEMORY_MS])
+
   return {
-    /** Throws `refusal` (with Retry-After) while the address is backing off or at the ceiling. */
-    async assertMayVerify<E extends Error> (addressKey: string, refusal: () => E): Promise<void> {
-      const untilMs = Number(await redis.hget(redisKeys.verifyFailures(addressKey), 'until') ?? 0)
-      const wait = untilMs - clock.now()
+    /** Reserves one check: 0 when it may go ahead (it counts as a failure until recordSuccess), else the wait in ms. */
+    reserveCheck: reserve,
+    /** Reserves one check, or throws `refusal` with Retry-After while the address is backing off or at the ceiling. */
+    async reserveCheckOrRefuse<E extends Error> (addressKey: string, refusal: () => E): Promise<void> {
+      const wait = await reserve(addressKey)
       if (wait > 0) throw withExtras(refusal(), { retryAfter: Math.ceil(wait / 1000) })
     },
-    async recordFailure (addressKey: string): Promise<void> {
-      await recordFailureScript(redis, [redisKeys.verifyFailures(addressKey)], [clock.now(), ceiling, FREE_FAILURES, MAX_BACKOFF_MS, MEMORY_MS])
+    /** The reserved check was not evaluated after all (there was nothing to compare against). */
+    async releaseCheck (addressKey: string): Promise<void> {
+      await releaseScript(redis, [redisKeys.verifyFailures(addressKey)])
     },
     async recordSuccess (addressKey: string): Promise<void> {
       await redis.del(redisKeys.verifyFailures(addressKey))

@@ -1,3 +1,4 @@
+import { Types } from 'mongoose'
 import type { RedisClient } from '../infrastructure/redis-client.js'
 import type { EmailThrottle } from '../email/email-throttle.js'
 import type { FailureCeiling } from '../accounts/failure-ceiling.js'
@@ -83,6 +84,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `)
 
+// KEYS: address budget counter. ARGV: budget. How long the address stays locked for spending its budget (ms, 0 = not locked).
+const budgetLockScript = defineScript<number>(`
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then return math.max(redis.call('PTTL', KEYS[1]), 0) end
+return 0
+`)
+
 const retryAfter = (ms: string | number | undefined): number => Math.max(1, Math.ceil(Number(ms ?? 0) / 1000))
 
 /** A display name for an account created by a code: the address's local part. */
@@ -114,16 +121,24 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
   /** The code's HMAC, bound to the address so equal codes of two addresses never look alike. */
   const codeHmac = (address: string, code: string): string => hmac(codeKey, `${address}\u0000${code}`)
 
-  async function findOrCreateUser (email: string, name: string | undefined) {
+  /**
+   * The session for a right code: the account's own, or for an unknown address a new account,
+   * made session first and account last (sessions.startSessionForNewUser), so a failure in between
+   * never leaves an account behind.
+   */
+  async function signIn (email: string, name: string | undefined, client: ClientInfo) {
     const existing = await users.findUserByEmail(email)
-    if (existing !== null) return { user: existing, created: false }
+    if (existing !== null) return { user: existing, created: false, pair: await sessions.startSession(existing._id.toString(), 'otp', client) }
+    const userId = new Types.ObjectId().toString()
     try {
-      return { user: await users.createUser({ email, name: name ?? defaultName(email) }), created: true }
+      const { user, pair } = await sessions.startSessionForNewUser(userId, 'otp', client,
+        async () => await users.createUser({ _id: userId, email, name: name ?? defaultName(email) }))
+      return { user, created: true, pair }
     } catch (error) {
       // Another request signed the address up a moment ago: this is now a sign-in.
       const raced = error instanceof EmailTakenError ? await users.findUserByEmail(email) : null
       if (raced === null) throw error
-      return { user: raced, created: false }
+      return { user: raced, created: false, pair: await sessions.startSession(raced._id.toString(), 'otp', client) }
     }
   }
 
@@ -147,14 +162,21 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
      */
     async verifyCode (email: string, code: string, fields: { name?: string | undefined }, client: ClientInfo): Promise<SignedIn & { created: boolean }> {
       const address = addressKey(email)
-      await failureCeiling.assertMayVerify(address, () => new OtpLockedError())
       const key = redisKeys.otp(address)
+      const budgetKey = redisKeys.otpFailures(address)
+      // Reserved before it is evaluated: parallel guesses cannot slip past the back-off.
+      const wait = await failureCeiling.reserveCheck(address)
+      if (wait > 0) {
+        // Report the longer lock: the back-off, or the rest of the hour once the budget is spent.
+        const budgetLock = await budgetLockScript(redis, [budgetKey], [addressBudget])
+        throw withExtras(new OtpLockedError(), { retryAfter: retryAfter(Math.max(wait, budgetLock)) })
+      }
       const given = codeHmac(address, code)
-      const [outcome, ...rest] = await verifyScript(redis, [key, redisKeys.otpFailures(address)], [given, maxAttempts, addressBudget, BUDGET_WINDOW_SECONDS])
+      const [outcome, ...rest] = await verifyScript(redis, [key, budgetKey], [given, maxAttempts, addressBudget, BUDGET_WINDOW_SECONDS])
 
       if (outcome !== 'ok') {
-        const evaluated = outcome === 'invalid' || outcome === 'locked' || outcome === 'spent'
-        if (evaluated) await failureCeiling.recordFailure(address)
+        // Nothing was compared: the reserved check is not a failure.
+        if (outcome === 'expired' || outcome === 'budget') await failureCeiling.releaseCheck(address)
         const reason = outcome === 'invalid' ? 'invalid' : outcome === 'expired' ? 'expired' : 'locked'
         metrics.inc('latchkey_otp_failures_total', { reason })
         if (outcome === 'invalid') throw withExtras(new OtpInvalidError(), { body: { attemptsRemaining: Number(rest[0]) } })
@@ -165,9 +187,10 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
 
       const [attempts, created, ttlLeft] = rest
       try {
-        const { user, created: isNew } = await findOrCreateUser(email, fields.name)
-        const pair = await sessions.startSession(user._id.toString(), 'otp', client)
         await failureCeiling.recordSuccess(address)
+        // The sign-in is the last step (for a new address, the account's insert after its session):
+        // nothing can fail after someone is signed in, so the code is never put back once it signed anyone in.
+        const { user, created: isNew, pair } = await signIn(email, fields.name, client)
         return { user: toPublicUser(user), ...pair, created: isNew }
       } catch (error) {
         // No final answer (a dependency failed): the code lives again for the rest of its life.

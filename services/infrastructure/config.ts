@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { ConnectionString } from 'mongodb-connection-string-url'
 
 const Seconds = (defaultValue: number, description: string) =>
   Type.Integer({ minimum: 1, default: defaultValue, description })
@@ -19,8 +20,8 @@ export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   APP_URL: Type.String({ minLength: 1, default: 'http://localhost:3000', description: 'public base URL used in emails' }),
-  REDIS_URL: Type.String({ minLength: 1, default: 'redis://127.0.0.1:6379' }),
-  MONGODB_URL: Type.String({ minLength: 1, default: 'mongodb://127.0.0.1:27017/latchkey' }),
+  REDIS_URL: Type.String({ minLength: 1, default: 'redis://127.0.0.1:6379', description: 'redis:// or rediss:// (one node), redis+cluster://h1:p1,h2:p2 (seed nodes of a Redis Cluster), redis+sentinel://s1:p1,s2:p2/<master> (a Sentinel-managed master)' }),
+  MONGODB_URL: Type.String({ minLength: 1, default: 'mongodb://127.0.0.1:27017/latchkey', description: 'any standard MongoDB connection string (host lists, replicaSet, mongodb+srv://, options)' }),
   SMTP_URL: Type.Optional(Type.String({ minLength: 1, description: 'required outside development' })),
   MAIL_FROM: Type.String({ minLength: 3, default: 'Latchkey <no-reply@localhost>' }),
   JWT_SECRET: Type.String({ minLength: 32, description: 'HS256 key; also the root of the derived HMAC and encryption keys' }),
@@ -35,11 +36,12 @@ export const EnvSchema = Type.Object({
   REFRESH_REUSE_GRACE: Type.Integer({ minimum: 0, default: 10 }),
   SMTP_TIMEOUT: Milliseconds(10_000, 'bound on connecting to and sending through SMTP'),
   REDIS_TIMEOUT: Milliseconds(500, 'bound on any Redis command'),
-  MONGODB_TIMEOUT: Milliseconds(2_000, 'bound on server selection and on any MongoDB operation'),
+  MONGODB_TIMEOUT: Milliseconds(2_000, 'bound on server selection, and on all the MongoDB time of one request together'),
   USER_CACHE_TTL: Seconds(600, 'seconds a user stays cached in Redis (plus up to 10% jitter)'),
   RATE_LIMIT_GLOBAL: Type.Integer({ minimum: 1, default: 300, description: 'requests per minute per IP (IPv6 per /64) on routes without a tighter limit; shared through Redis' }),
-  RATE_LIMIT_BEARER: Type.Integer({ minimum: 1, default: 3000, description: 'requests per minute per IP on Bearer-authenticated routes, counted per instance (keeps them at one Redis round trip)' }),
+  RATE_LIMIT_BEARER: Type.Integer({ minimum: 1, default: 3000, description: 'requests per minute per IP on Bearer-authenticated routes, over every instance (counted locally, sent to Redis in batches: no round trip of its own until a client nears it)' }),
   RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 10, description: 'requests per minute per IP on the sign-in endpoints (link, code, signup, consume, login)' }),
+  RATE_LIMIT_AUTH_TOTAL: Type.Integer({ minimum: 1, default: 20, description: 'requests per minute per IP over all the sign-in endpoints together (links, codes, signup, consume, login and the pages\' forms)' }),
   RATE_LIMIT_REFRESH: Type.Integer({ minimum: 1, default: 30, description: 'refreshes per minute per IP' }),
   RATE_LIMIT_ADDRESS: Type.Integer({ minimum: 1, default: 10, description: 'code or password checks per 15 minutes per email address' }),
   FAILURE_CEILING: Type.Integer({ minimum: 1, maximum: 100, default: 100, description: 'consecutive failed code/password checks per address before they are refused for a day (NIST SP 800-63B §5.2.2)' }),
@@ -80,7 +82,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   }
   const config = candidate as Config
 
-  for (const name of ['APP_URL', 'REDIS_URL', 'MONGODB_URL', 'SMTP_URL'] as const) {
+  for (const name of ['APP_URL', 'SMTP_URL'] as const) {
     const value = config[name]
     if (value !== undefined && !URL.canParse(value)) {
       throw new ConfigError(`Invalid configuration: ${name} is not a URL`)
@@ -89,9 +91,8 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   if (!/^https?:$/.test(new URL(config.APP_URL).protocol)) {
     throw new ConfigError('Invalid configuration: APP_URL must be an http(s) URL')
   }
-  if (!/^rediss?:$/.test(new URL(config.REDIS_URL).protocol)) {
-    throw new ConfigError('Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL')
-  }
+  parseRedisUrl(config.REDIS_URL)
+  parseMongoUrl(config.MONGODB_URL)
   if (config.SMTP_URL !== undefined && !/^smtps?:$/.test(new URL(config.SMTP_URL).protocol)) {
     throw new ConfigError('Invalid configuration: SMTP_URL must be an smtp:// or smtps:// URL')
   }
@@ -129,4 +130,147 @@ export function parseTrustProxy (value: string): boolean | number | string[] {
     throw new ConfigError('Invalid configuration: TRUST_PROXY must be false, true, a hop count or proxy addresses')
   }
   return addresses
+}
+
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/** Where REDIS_URL points: one node, a Redis Cluster by its seed nodes, or a master watched by Sentinels. */
+export type RedisTarget =
+  | { topology: 'single', url: string }
+  | { topology: 'cluster', tls: boolean, nodes: HostPort[], username?: string, password?: string }
+  | {
+    topology: 'sentinel'
+    tls: boolean
+    sentinels: HostPort[]
+    masterName: string
+    db: number
+    username?: string
+    password?: string
+    sentinelUsername?: string
+    sentinelPassword?: string
+  }
+
+const redisUrlError = (reason: string) => new ConfigError(`Invalid configuration: REDIS_URL ${reason}`)
+const MULTI_HOST = /^(rediss?)\+(cluster|sentinel):\/\/(?:([^@/?#]*)@)?([^/?#]+)(\/[^?#]*)?(?:\?([^#]*))?$/
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::(\d{1,5}))?$/
+const MASTER_NAME = /^[A-Za-z0-9._-]+$/
+
+function decodePart (value: string): string {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    throw redisUrlError('has a badly escaped user name or password')
+  }
+}
+
+function credentialsOf (userinfo: string | undefined): { username?: string, password?: string } {
+  if (userinfo === undefined) return {}
+  const colon = userinfo.indexOf(':')
+  const username = decodePart(colon === -1 ? userinfo : userinfo.slice(0, colon))
+  const password = colon === -1 ? undefined : decodePart(userinfo.slice(colon + 1))
+  return { ...(username !== '' && { username }), ...(password !== undefined && { password }) }
+}
+
+function parseHosts (list: string, defaultPort: number): HostPort[] {
+  return list.split(',').map((entry) => {
+    const match = HOST_PORT.exec(entry.trim())
+    const port = match?.[3] === undefined ? defaultPort : Number(match[3])
+    if (match === null || port < 1 || port > 65535) throw redisUrlError('must list hosts as host:port separated by commas')
+    return { host: match[1] ?? match[2]!, port }
+  })
+}
+
+/**
+ * Reads REDIS_URL (validated once at boot; the message never echoes the value, which may hold a
+ * password):
+ *   redis://[user:pass@]host:port[/db]            one node (rediss:// for TLS), parsed by ioredis;
+ *   redis+cluster://[user:pass@]h1:p1,h2:p2        seed nodes of a Redis Cluster (rediss+cluster:// for TLS);
+ *   redis+sentinel://[user:pass@]s1:p1,s2:p2/<master>[/db][?sentinelUsername=&sentinelPassword=]
+ *                                                 the master Sentinel names (rediss+sentinel:// for TLS);
+ *                                                 the userinfo authenticates to Redis, the two
+ *                                                 parameters to the Sentinels if they require it.
+ */
+export function parseRedisUrl (url: string): RedisTarget {
+  const multi = MULTI_HOST.exec(url)
+  if (multi === null) {
+    if (/^rediss?\+/.test(url)) throw redisUrlError('must be redis+cluster://host:port,... or redis+sentinel://host:port,.../<master>')
+    if (!URL.canParse(url)) {
+      throw redisUrlError(url.includes(',') ? 'lists several hosts: use redis+cluster:// or redis+sentinel://' : 'is not a URL')
+    }
+    if (!/^rediss?:$/.test(new URL(url).protocol)) {
+      throw redisUrlError('must be a redis://, rediss://, redis+cluster:// or redis+sentinel:// URL')
+    }
+    return { topology: 'single', url }
+  }
+  const [, scheme, topology, userinfo, hosts, path = '', query = ''] = multi
+  const tls = scheme === 'rediss'
+  const credentials = credentialsOf(userinfo)
+  const params = new URLSearchParams(query)
+
+  if (topology === 'cluster') {
+    if (!/^\/?0?$/.test(path)) throw redisUrlError('cannot name a database: a Redis Cluster has only database 0')
+    if ([...params.keys()].length > 0) throw redisUrlError('takes no options for a Redis Cluster')
+    return { topology: 'cluster', tls, nodes: parseHosts(hosts!, 6379), ...credentials }
+  }
+
+  const [, masterName = '', db = '0', ...rest] = path.split('/')
+  if (!MASTER_NAME.test(masterName)) throw redisUrlError('must end with the master\'s name: redis+sentinel://host:port,.../<master>')
+  if (!/^\d{1,2}$/.test(db) || rest.length > 0) throw redisUrlError('may only add a database number after the master\'s name')
+  for (const name of params.keys()) {
+    if (name !== 'sentinelUsername' && name !== 'sentinelPassword') throw redisUrlError('only takes the options sentinelUsername and sentinelPassword')
+  }
+  const sentinelUsername = params.get('sentinelUsername')
+  const sentinelPassword = params.get('sentinelPassword')
+  return {
+    topology: 'sentinel',
+    tls,
+    sentinels: parseHosts(hosts!, 26379),
+    masterName,
+    db: Number(db),
+    ...credentials,
+    ...(sentinelUsername !== null && { sentinelUsername }),
+    ...(sentinelPassword !== null && { sentinelPassword })
+  }
+}
+
+const hostList = (hosts: HostPort[]): string => hosts.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`).join(',')
+
+/** Where REDIS_URL points, without credentials or options: safe to log. */
+export function describeRedisUrl (url: string): string {
+  const target = parseRedisUrl(url)
+  const tls = target.topology !== 'single' && target.tls ? 's' : ''
+  if (target.topology === 'cluster') return `redis${tls}+cluster://${hostList(target.nodes)}`
+  if (target.topology === 'sentinel') return `redis${tls}+sentinel://${hostList(target.sentinels)}/${target.masterName}${target.db === 0 ? '' : `/${target.db}`}`
+  const { protocol, host, pathname } = new URL(url)
+  return `${protocol}//${host}${pathname === '/' ? '' : pathname}`
+}
+
+/**
+ * Checks MONGODB_URL with the MongoDB driver's own connection-string parser: mongodb:// with one
+ * or several hosts (a replica set, `replicaSet=`), or mongodb+srv://, with any options. The driver
+ * validates the options themselves when it connects.
+ */
+export function parseMongoUrl (url: string): ConnectionString {
+  let parsed: ConnectionString
+  try {
+    parsed = new ConnectionString(url)
+  } catch {
+    throw new ConfigError('Invalid configuration: MONGODB_URL must be a mongodb:// or mongodb+srv:// connection string')
+  }
+  for (const host of parsed.hosts) {
+    const port = /:(\d+)$/.exec(host)?.[1]
+    if (host === '' || (port !== undefined && (Number(port) < 1 || Number(port) > 65535))) {
+      throw new ConfigError('Invalid configuration: MONGODB_URL must list hosts as host:port separated by commas')
+    }
+  }
+  return parsed
+}
+
+/** Where MONGODB_URL points (scheme, hosts, database), without credentials or options: safe to log. */
+export function describeMongoUrl (url: string): string {
+  const parsed = parseMongoUrl(url)
+  return `${parsed.protocol}//${parsed.hosts.join(',')}${parsed.pathname === '/' ? '' : parsed.pathname}`
 }

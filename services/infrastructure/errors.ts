@@ -52,6 +52,7 @@ export const RedirectNotAllowedError = define('REDIRECT_NOT_ALLOWED', 'redirectT
 export const EmailRateLimitedError = define('EMAIL_RATE_LIMITED', 'Too many emails to this address; try again later', 429)
 export const MagicLinkGoneError = define('MAGIC_LINK_INVALID', 'This link is invalid, used or expired; request a new one', 410)
 export const MagicLinkRejectedError = define('MAGIC_LINK_INVALID', 'This link is invalid, used, expired or for another address', 403)
+export const CrossDeviceGoneError = define('MAGIC_LINK_INVALID', 'This sign-in request is unknown, finished or expired; start again', 410)
 export const EmailTakenError = define('EMAIL_TAKEN', 'An account with this email address already exists', 409)
 export const OtpInvalidError = define('OTP_INVALID', 'The code is not correct', 401)
 export const OtpExpiredError = define('OTP_EXPIRED', 'No valid code for this address; request a new one', 401)

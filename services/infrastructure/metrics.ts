@@ -13,7 +13,8 @@ const counterHelp = {
   latchkey_otp_failures_total: 'Failed one-time code verifications by reason (invalid, expired, locked)',
   latchkey_revocations_total: 'Revocations by kind (logout, logout-all, session, reuse, account-deleted)',
   latchkey_dependency_errors_total: 'Requests that failed because a dependency (redis, mongodb) could not answer',
-  latchkey_redis_data_loss_total: 'Times Redis was found to have lost its data (revocation state rebuilt from MongoDB)'
+  latchkey_redis_data_loss_total: 'Times a Redis shard was found to have lost its data (kind=lost) or gone back in time (kind=rolled-back); revocations re-applied from MongoDB',
+  latchkey_revocations_drained_total: 'Revocations whose Redis write had failed, written later from the MongoDB journal'
 } as const
 
 /** The label names of each counter (Prometheus declares them with the family). */
@@ -24,7 +25,8 @@ const counterLabels: Record<CounterName, readonly string[]> = {
   latchkey_otp_failures_total: ['reason'],
   latchkey_revocations_total: ['kind'],
   latchkey_dependency_errors_total: ['dependency'],
-  latchkey_redis_data_loss_total: []
+  latchkey_redis_data_loss_total: ['shard', 'kind'],
+  latchkey_revocations_drained_total: []
 }
 
 const histogramHelp = {

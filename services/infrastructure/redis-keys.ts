@@ -8,8 +8,8 @@
  * the address key. Tags and prefixes are short on purpose: a blacklist entry is the most numerous
  * key and its length is most of its memory cost.
  *
- * Every key here is written with a TTL (SPEC invariant 6), except `dataEpoch`, a configuration
- * marker, and the rate-limit counters that @fastify/rate-limit manages under `rateLimitPrefix`.
+ * Every key here is written with a TTL (SPEC invariant 6), except the shard markers
+ * (configuration: one per Redis shard, see services/sessions/revocation.ts), and the rate-limit counters that @fastify/rate-limit manages under `rateLimitPrefix`.
  */
 const PREFIX = 'lk:'
 
@@ -36,8 +36,22 @@ export const redisKeys = {
   revokedSession: (userId: string, sessionId: string) => `${PREFIX}s${userTag(userId)}${sessionId}`,
   /** Blacklisted access-token jti, kept for the token's remaining lifetime. */
   revokedToken: (userId: string, jti: string) => `${PREFIX}b${userTag(userId)}${jti}`,
-  /** Configuration marker: its absence means Redis lost its data (see services/sessions/revocation.ts). */
-  dataEpoch: `${PREFIX}epoch`,
+  /**
+   * A pending cross-device sign-in (hash: hashes of the device secret and of the link token, state,
+   * match number, choices, device summary). One key per request, tagged by the request id, so
+   * every script touches one slot (services/links/cross-device.ts).
+   */
+  crossDeviceRequest: (requestId: string) => `${PREFIX}xd{${requestId}}`,
+  /** Pub/sub channel (not a key) on which a cross-device request id is published when its state changes. */
+  crossDeviceChannel: `${PREFIX}xd:events`,
+  /** Bearer requests of one client (IP, IPv6 /64) in one minute, over every instance. */
+  bearerHits: (client: string, window: number) => `${PREFIX}rb:${client}:${window}`,
+  /**
+   * A shard's marker (hash: epoch, watermark); its absence means the shard lost its data, a
+   * watermark behind MongoDB's means it went back in time (services/sessions/revocation.ts). One
+   * node has one marker; each master of a Redis Cluster has its own, tagged into a slot it owns.
+   */
+  shardMarker: (slotTag?: string) => slotTag === undefined ? `${PREFIX}marker` : `${PREFIX}marker{${slotTag}}`,
   /** Prefix of the counters @fastify/rate-limit keeps. */
   rateLimitPrefix: `${PREFIX}rl:`
 } as const

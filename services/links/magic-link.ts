@@ -23,6 +23,8 @@ interface MagicLinkRecord {
   purpose: MagicLinkPurpose
   /** The id the account will get (signup links): lets a signup interrupted half-way resume. */
   userId?: string
+  /** Put back after a failed signup: sessions that attempt left under userId are removed first. */
+  retried?: boolean
   redirectTo?: string
   createdAt: number
 }
@@ -61,11 +63,19 @@ export function createMagicLinkService ({ redis, models, users, sessions, passwo
 }) {
   const verifyUrl = `${appUrl.replace(/\/+$/, '')}/auth/magic-link/verify`
 
-  /** Resolves a redirectTo against APP_URL and checks its origin against the allow-list. */
+  /**
+   * Resolves a redirectTo against APP_URL and checks it: http(s) only (a blob:, data: or
+   * javascript: URL never, even when its inner origin is allowed), an allowed origin, and a path
+   * that does not start with // or a backslash (a client redirecting to the path alone would
+   * otherwise go to another host).
+   */
   function allowedRedirect (redirectTo: string | undefined): string | undefined {
     if (redirectTo === undefined) return undefined
-    if (!URL.canParse(redirectTo, appUrl) || /^\s*\/\//.test(redirectTo) || /^\s*\/\\/.test(redirectTo)) throw new RedirectNotAllowedError()
+    // eslint-disable-next-line no-control-regex -- control characters are what it refuses
+    if (!URL.canParse(redirectTo, appUrl) || /^\s*[\\/][\\/]/.test(redirectTo) || /[\\\u0000-\u001f]/.test(redirectTo)) throw new RedirectNotAllowedError()
     const target = new URL(redirectTo, appUrl)
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new RedirectNotAllowedError()
+    if (target.pathname.startsWith('//') || target.username !== '' || target.password !== '') throw new RedirectNotAllowedError()
     if (!redirectOrigins.includes(target.origin)) throw new RedirectNotAllowedError()
     return target.href
   }
@@ -89,7 +99,7 @@ export function createMagicLinkService ({ redis, models, users, sessions, passwo
     try {
       return await work()
     } catch (error) {
-      if (!isFinalAnswer(error)) await restore(token, record).catch(() => {})
+      if (!isFinalAnswer(error)) await restore(token, { ...record, retried: true }).catch(() => {})
       throw error
     }
   }
@@ -125,35 +135,45 @@ export function createMagicLinkService ({ redis, models, users, sessions, passwo
       return { email, purpose, redirectTo }
     },
 
-    /** Creates the account from a signup link and signs the person in at once. */
+    /**
+     * Creates the account from a signup link and signs the person in at once. Steps that can fail
+     * come first; the account's insert comes last (sessions.startSessionForNewUser), so a failure
+     * anywhere leaves no account behind and puts the link back.
+     */
     async signUpWithMagicLink (token: string, fields: { email: string, name: string, password?: string | undefined }, client: ClientInfo): Promise<SignedIn> {
       const record = await consume(token, 'signup', fields.email)
       if (record === null) throw new MagicLinkRejectedError()
       return await withConsumedLink(token, record, async () => {
         const passwordHash = fields.password === undefined ? undefined : await passwords.hashPassword(fields.password)
         const userId = record.userId ?? new Types.ObjectId().toString()
-        const user = await users.createUser({ _id: userId, email: record.email, name: fields.name, passwordHash })
-          .catch(async (error: unknown) => {
-            // A signup that created the user but failed before the session resumes here.
-            const resumed = error instanceof EmailTakenError ? await models.User.findOne({ _id: userId, email: record.email }) : null
-            if (resumed === null) throw error
-            return resumed
-          })
-        const pair = await sessions.startSession(user._id.toString(), 'magic-link', client)
+        if (record.retried === true) await sessions.dropSessionsOfFailedSignup(userId)
         await failureCeiling.recordSuccess(addressKey(record.email))
-        return { user: toPublicUser(user), ...pair, redirectTo: record.redirectTo }
+        try {
+          const { user, pair } = await sessions.startSessionForNewUser(userId, 'magic-link', client,
+            async () => await users.createUser({ _id: userId, email: record.email, name: fields.name, passwordHash }))
+          return { user: toPublicUser(user), ...pair, redirectTo: record.redirectTo }
+        } catch (error) {
+          // The account was made by an earlier attempt whose answer was lost: resume with it.
+          const resumed = error instanceof EmailTakenError ? await models.User.findOne({ _id: userId, email: record.email }) : null
+          if (resumed === null) throw error
+          const pair = await sessions.startSession(userId, 'magic-link', client)
+          return { user: toPublicUser(resumed), ...pair, redirectTo: record.redirectTo }
+        }
       })
     },
 
-    /** Signs in with a login link. A successful sign-in clears the address's failure ceiling. */
+    /**
+     * Signs in with a login link. A successful sign-in clears the address's failure ceiling; the
+     * session is the last step, so a link is never put back once it made a session.
+     */
     async signInWithMagicLink (token: string, client: ClientInfo): Promise<SignedIn> {
       const record = await consume(token, 'login', '')
       if (record === null) throw new MagicLinkRejectedError()
       return await withConsumedLink(token, record, async () => {
         const user = await users.findUserByEmail(record.email)
         if (user === null) throw new MagicLinkRejectedError()
-        const pair = await sessions.startSession(user._id.toString(), 'magic-link', client)
         await failureCeiling.recordSuccess(addressKey(record.email))
+        const pair = await sessions.startSession(user._id.toString(), 'magic-link', client)
         return { user: toPublicUser(user), ...pair, redirectTo: record.redirectTo }
       })
     }

@@ -1,15 +1,26 @@
 import type { Connection } from 'mongoose'
+import { mongoBudgetPlugin } from './mongo-budget-plugin.js'
 import { createRefreshRotationModel } from './refresh-rotation.js'
+import { createRedisShardModel, createRevocationModel } from './revocation.js'
 import { createSessionModel } from './session.js'
 import { createTodoModel } from './todo.js'
 import { createUserModel } from './user.js'
 
+/**
+ * The models. User, Session and RefreshRotation decide revocation and refresh rotation, so their
+ * schemas read from the primary (`read: 'primary'`) whatever MONGODB_URL's readPreference says: a
+ * lagging secondary could revive a logged-out token or accept a rotated refresh token twice.
+ * Todos follow the connection string.
+ */
 export function createModels (connection: Connection) {
+  connection.plugin(mongoBudgetPlugin)
   return {
     User: createUserModel(connection),
     Session: createSessionModel(connection),
     RefreshRotation: createRefreshRotationModel(connection),
-    Todo: createTodoModel(connection)
+    Todo: createTodoModel(connection),
+    Revocation: createRevocationModel(connection),
+    RedisShard: createRedisShardModel(connection)
   }
 }
 
@@ -29,6 +40,7 @@ export async function ensureIndexes (models: Models): Promise<{ ttlIndexes: bool
   try {
     await models.Session.collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
     await models.RefreshRotation.collection.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, name: 'expiresAt_ttl' })
+    await models.Revocation.collection.createIndex({ purgeAt: 1 }, { expireAfterSeconds: 0, name: 'purgeAt_ttl' })
     return { ttlIndexes: true }
   } catch (error) {
     if (NOT_IMPLEMENTED.has((error as { code?: number }).code ?? 0)) return { ttlIndexes: false }

@@ -18,7 +18,7 @@ const refreshRotationSchema = new Schema({
   rotatedAt: { type: Date, required: true },
   /** When the session itself ends; a TTL index removes the record then (where supported). */
   expiresAt: { type: Date, required: true }
-}, { versionKey: false, strict: 'throw' })
+}, { versionKey: false, strict: 'throw', read: 'primary' })
 
 export type RefreshRotationFields = InferSchemaType<typeof refreshRotationSchema>
 

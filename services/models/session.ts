@@ -14,10 +14,10 @@ const sessionSchema = new Schema({
   lastUsedAt: { type: Date, required: true },
   userAgent: { type: String, maxlength: 256 },
   ip: { type: String, maxlength: 64 },
-  method: { type: String, enum: ['magic-link', 'otp', 'password'], required: true },
+  method: { type: String, enum: ['magic-link', 'otp', 'password', 'cross-device'], required: true },
   revokedAt: { type: Date, default: null },
   revokeReason: { type: String, enum: ['logout', 'logout-all', 'reuse', 'user', 'deleted', null], default: null }
-}, { timestamps: { createdAt: true, updatedAt: false }, versionKey: false, strict: 'throw' })
+}, { timestamps: { createdAt: true, updatedAt: false }, versionKey: false, strict: 'throw', read: 'primary' })
 
 export type SessionFields = InferSchemaType<typeof sessionSchema> & { _id: Types.ObjectId, createdAt: Date }
 

@@ -7,7 +7,7 @@ const userSchema = new Schema({
   passwordHash: { type: String },
   /** Access tokens issued before this instant are dead (logout-all). Mirrors Redis `validAfter`. */
   tokensValidAfter: { type: Date }
-}, { timestamps: true, versionKey: false, strict: 'throw' })
+}, { timestamps: true, versionKey: false, strict: 'throw', read: 'primary' })
 
 export type UserFields = InferSchemaType<typeof userSchema>
 

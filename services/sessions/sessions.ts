@@ -5,6 +5,7 @@ import type { Models } from '../models/index.js'
 import type { SessionFields } from '../models/session.js'
 import type { Clock } from '../infrastructure/clock.js'
 import type { AccessClaims, RevocationService } from './revocation.js'
+import { insertOne } from '../models/insert.js'
 import { hashToken, open, randomToken, seal } from '../tokens/token-crypto.js'
 import type { PublicUser } from '../accounts/users.js'
 
@@ -42,6 +43,8 @@ export type SignAccessToken = (claims: Pick<AccessClaims, 'sub' | 'sid' | 'jti'>
 
 const GRACE_PURPOSE = 'latchkey refresh grace pair'
 const isDuplicateKey = (error: unknown): boolean => (error as { code?: number }).code === 11000
+/** What randomToken() makes: 32 bytes, base64url. Anything else cannot be a refresh token. */
+const REFRESH_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 
 /**
  * Sessions, access tokens and refresh tokens.
@@ -70,10 +73,17 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
     ip: client.ip?.slice(0, 64)
   })
 
-  async function revokeWholeSession (session: { _id: Types.ObjectId, userId: Types.ObjectId }, reason: 'reuse'): Promise<void> {
-    await Session.updateOne({ _id: session._id, revokedAt: null }, { $set: { revokedAt: new Date(clock.now()), revokeReason: reason } })
-    await revocation.revokeSessions(session.userId.toString(), [session._id.toString()])
-    metrics.inc('latchkey_revocations_total', { kind: reason })
+  // Parallel replays of one stolen token all detect the reuse; they share one revocation.
+  const reuseRevocations = new Map<string, Promise<void>>()
+  async function revokeWholeSession (session: { _id: Types.ObjectId, userId: Types.ObjectId }): Promise<void> {
+    const sessionId = session._id.toString()
+    let revoking = reuseRevocations.get(sessionId)
+    if (revoking === undefined) {
+      revoking = revocation.revoke({ kind: 'reuse', userId: session.userId.toString(), sessionIds: [sessionId] })
+        .finally(() => reuseRevocations.delete(sessionId))
+      reuseRevocations.set(sessionId, revoking)
+    }
+    await revoking
   }
 
   /** A refresh token that is no longer current: the other tab inside the grace window, or reuse. */
@@ -94,27 +104,56 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
       return JSON.parse(sealed) as TokenPair
     }
 
-    await revokeWholeSession(session, 'reuse')
+    await revokeWholeSession(session)
     throw new RefreshReusedError()
   }
 
+  async function startSession (userId: string, method: SignInMethod, client: ClientInfo): Promise<TokenPair & { sessionId: string }> {
+    const refreshToken = randomToken()
+    const now = clock.now()
+    const session = await insertOne(Session, {
+      userId,
+      refreshHash: hashToken(refreshToken),
+      expiresAt: new Date(now + refreshTokenTtl * 1000),
+      lastUsedAt: new Date(now),
+      method,
+      ...clientFields(client)
+    })
+    const sessionId = session._id.toString()
+    return { accessToken: mintAccessToken(userId, sessionId), refreshToken, expiresIn: accessTokenTtl, sessionId }
+  }
+
   return {
-    async startSession (userId: string, method: SignInMethod, client: ClientInfo): Promise<TokenPair & { sessionId: string }> {
-      const refreshToken = randomToken()
-      const now = clock.now()
-      const session = await Session.create({
-        userId,
-        refreshHash: hashToken(refreshToken),
-        expiresAt: new Date(now + refreshTokenTtl * 1000),
-        lastUsedAt: new Date(now),
-        method,
-        ...clientFields(client)
-      })
-      const sessionId = session._id.toString()
-      return { accessToken: mintAccessToken(userId, sessionId), refreshToken, expiresIn: accessTokenTtl, sessionId }
+    startSession,
+
+    /**
+     * Signs up: the session first, under the id reserved for the new account, then the account
+     * itself, whose insert is the commit point. Whatever fails in between, no account exists
+     * without a session: at worst a session is left that belongs to no account and whose tokens
+     * nobody received (removed here when MongoDB still answers).
+     */
+    async startSessionForNewUser<U> (userId: string, method: SignInMethod, client: ClientInfo, createUser: () => Promise<U>): Promise<{ user: U, pair: TokenPair & { sessionId: string } }> {
+      const pair = await startSession(userId, method, client)
+      try {
+        return { user: await createUser(), pair }
+      } catch (error) {
+        await Session.deleteOne({ _id: pair.sessionId }).catch(() => {})
+        throw error
+      }
+    },
+
+    /**
+     * Removes sessions an earlier, failed signup left under its reserved id: all of them if the
+     * account was never made, those older than the account if it was (a signup's session is made
+     * before its account; any later sign-in's after).
+     */
+    async dropSessionsOfFailedSignup (userId: string): Promise<void> {
+      const user = await User.findById(userId, { createdAt: 1 }).lean()
+      await Session.deleteMany(user === null ? { userId } : { userId, createdAt: { $lt: user.createdAt } })
     },
 
     async refreshSession (refreshToken: string, client: ClientInfo): Promise<TokenPair> {
+      if (!REFRESH_TOKEN_SHAPE.test(refreshToken)) throw new RefreshInvalidError()
       const oldHash = hashToken(refreshToken)
       const session = await Session.findOne({ refreshHash: oldHash })
       if (session === null) return await replayRotation(oldHash, refreshToken)
@@ -129,7 +168,7 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
       }
       const nextHash = hashToken(next.refreshToken)
       try {
-        await RefreshRotation.create({
+        await insertOne(RefreshRotation, {
           _id: oldHash,
           sessionId: session._id,
           userId: session.userId,
@@ -146,24 +185,23 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
         { _id: session._id, refreshHash: oldHash },
         { $set: { refreshHash: nextHash, lastUsedAt: new Date(now), ...clientFields(client) } }
       )
+      // A logout that landed while this refresh was on its way (the session was read before it)
+      // must win: the new access token was minted before this read, so a revocation recorded
+      // after it carries marks that outlive the token, and one recorded before it is seen here.
+      const after = await Session.findById(session._id, { revokedAt: 1 }).lean()
+      if (after === null || after.revokedAt != null) throw new RefreshInvalidError()
       return next
     },
 
-    /** Logout: the session is revoked in MongoDB, then the token and session are marked in Redis. */
+    /** Logout: the session dies (journal, MongoDB, then Redis: services/sessions/revocation.ts), and the token's jti is blacklisted. */
     async logout (claims: AccessClaims): Promise<void> {
-      await Session.updateOne({ _id: claims.sid, userId: claims.sub, revokedAt: null }, { $set: { revokedAt: new Date(clock.now()), revokeReason: 'logout' } })
-      await revocation.revokeAccessToken(claims)
-      metrics.inc('latchkey_revocations_total', { kind: 'logout' })
+      await revocation.revoke({ kind: 'logout', userId: claims.sub, sessionIds: [claims.sid], token: { jti: claims.jti, exp: claims.exp } })
     },
 
     /** Every session and every access token of the user dies. */
     async logoutEverywhere (userId: string): Promise<void> {
-      const at = new Date(clock.now())
       const live = await Session.find({ userId, revokedAt: null }, { _id: 1 }).lean()
-      await Session.updateMany({ userId, revokedAt: null }, { $set: { revokedAt: at, revokeReason: 'logout-all' } })
-      await User.updateOne({ _id: userId }, { $set: { tokensValidAfter: at } })
-      await revocation.revokeUser(userId, at, live.map((session) => session._id.toString()))
-      metrics.inc('latchkey_revocations_total', { kind: 'logout-all' })
+      await revocation.revoke({ kind: 'logout-all', userId, sessionIds: live.map((session) => session._id.toString()) })
     },
 
     async listSessions (userId: string, currentSessionId: string): Promise<SessionView[]> {
@@ -182,13 +220,8 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
     /** Revokes one of the caller's own sessions; anyone else's (or an unknown id) is a 404. */
     async revokeOwnSession (userId: string, sessionId: string): Promise<void> {
       if (!isValidObjectId(sessionId)) throw new NotFoundError('Session not found')
-      const { matchedCount } = await Session.updateOne(
-        { _id: sessionId, userId, revokedAt: null },
-        { $set: { revokedAt: new Date(clock.now()), revokeReason: 'user' } }
-      )
-      if (matchedCount === 0) throw new NotFoundError('Session not found')
-      await revocation.revokeSessions(userId, [sessionId])
-      metrics.inc('latchkey_revocations_total', { kind: 'session' })
+      if (await Session.exists({ _id: sessionId, userId, revokedAt: null }) === null) throw new NotFoundError('Session not found')
+      await revocation.revoke({ kind: 'session', userId, sessionIds: [sessionId] })
     }
   }
 }

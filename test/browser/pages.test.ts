@@ -5,25 +5,14 @@
  * light, dark and phone (no serious or critical violation, nothing wider than the screen or the
  * card). Screenshots of every step and every audit go to test-artifacts/browser/ (gitignored).
  */
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import t, { type Test } from 'tap'
 import { minutes } from '../../services/email/mail-templates.js'
 import { bearer, buildApp, codeFrom, linkFrom, startStack, uniqueEmail } from '../helper.js'
 import { freePort } from '../stack/ports.js'
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const artifacts = join(root, 'test-artifacts', 'browser')
-mkdirSync(artifacts, { recursive: true })
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
-
-// A fresh clone's `npm test` installs the browser here (apt, as root), once.
-const executablePath = execFileSync(join(root, 'scripts', 'ensure-chromium.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim()
+import { artifacts, audit, DESKTOP, launchChromium } from './chromium.js'
 
 // Ten scenarios in one browser, each page audited three times: more than the suite's 120 s per file.
 t.setTimeout(360_000)
@@ -45,17 +34,8 @@ async function serve (overrides: Record<string, string> = {}): Promise<{ app: Fa
 
 const { app, origin } = await serve()
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic']
-})
-t.teardown(async () => {
-  await browser.close()
-  t.comment(`browser tests took ${Math.round(performance.now() - started)} ms`)
-})
-
-const DESKTOP = { width: 900, height: 720 }
+const browser = await launchChromium(t)
+t.teardown(() => { t.comment(`browser tests took ${Math.round(performance.now() - started)} ms`) })
 
 /** A fresh browser profile per scenario; any console error (a CSP violation, say) fails the test. */
 async function person (t: Test, scenario: string): Promise<{ context: BrowserContext, page: Page, shot: (step: string) => Promise<void>, problems: string[] }> {
@@ -72,44 +52,6 @@ async function person (t: Test, scenario: string): Promise<{ context: BrowserCon
     await page.screenshot({ path: join(artifacts, `${scenario}-${String(++step).padStart(2, '0')}-${name}.png`), fullPage: true })
   }
   return { context, page, shot, problems }
-}
-
-const MODES = [
-  { mode: 'light', viewport: DESKTOP, colorScheme: 'light' },
-  { mode: 'dark', viewport: DESKTOP, colorScheme: 'dark' },
-  { mode: 'phone', viewport: { width: 390, height: 760 }, colorScheme: 'light' }
-] as const
-
-interface Violation { id: string, impact: string | null, help: string, targets: string[] }
-const AXE_RUN = `axe.run(document, { resultTypes: ['violations'] }).then((result) => result.violations.map((v) =>
-  ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((node) => node.target.join(' ')) })))`
-const OVERFLOW = `(() => { const main = document.querySelector('main');
-  return { page: document.documentElement.scrollWidth - window.innerWidth, card: main.scrollWidth - main.clientWidth } })()`
-
-/**
- * axe-core on the page as it is, in light, dark and on a phone: zero serious or critical
- * violations (lesser ones are printed), and nothing wider than the screen or than the card (a
- * 253-character address included). axe is evaluated through the DevTools protocol, which the
- * page's CSP (no inline scripts) does not apply to; the page itself is not changed. A screenshot
- * of each mode goes to test-artifacts/browser/axe-<name>-<mode>.png.
- */
-async function audit (t: Test, page: Page, name: string): Promise<void> {
-  for (const { mode, viewport, colorScheme } of MODES) {
-    await page.setViewportSize(viewport)
-    await page.emulateMedia({ colorScheme })
-    if (await page.evaluate('typeof window.axe') !== 'object') await page.evaluate(axeSource)
-    const violations = await page.evaluate(AXE_RUN) as Violation[]
-    const blocking = violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    t.same(blocking, [], `${name} (${mode}): no serious or critical axe-core violation`)
-    for (const minor of violations.filter((violation) => !blocking.includes(violation))) {
-      t.comment(`axe ${name} (${mode}): ${minor.impact ?? 'n/a'} ${minor.id}: ${minor.help} at ${minor.targets.join(', ')}`)
-    }
-    const overflow = await page.evaluate(OVERFLOW) as { page: number, card: number }
-    t.ok(overflow.page <= 0 && overflow.card <= 0, `${name} (${mode}): nothing wider than the screen or the card (${JSON.stringify(overflow)})`)
-    await page.screenshot({ path: join(artifacts, `axe-${name}-${mode}.png`), fullPage: true })
-  }
-  await page.setViewportSize(DESKTOP)
-  await page.emulateMedia({ colorScheme: 'light' })
 }
 
 const heading = async (page: Page): Promise<string> => (await page.locator('h1').textContent()) ?? ''

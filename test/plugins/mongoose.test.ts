@@ -49,3 +49,20 @@ t.test('an unreachable MongoDB at boot is one clear error without credentials', 
   t.match(error?.message, `MongoDB at mongodb://127.0.0.1:${port}/x is unreachable`)
   t.notOk(error?.message.includes('s3cret'))
 })
+
+t.test('a replica set that cannot be reached is one clear error naming its hosts, without credentials', async (t) => {
+  const [a, b] = [await freePort(), await freePort()]
+  const url = `mongodb://app:s3cret@127.0.0.1:${a},127.0.0.1:${b}/latchkey?replicaSet=rs0&authSource=admin`
+  const error = await connectMongo(configFor(url)).then(() => null, (e: Error) => e)
+  t.match(error?.message, `MongoDB at mongodb://127.0.0.1:${a},127.0.0.1:${b}/latchkey is unreachable`)
+  t.notOk(error?.message.includes('s3cret'))
+})
+
+t.test('MONGODB_URL options do not weaken writes: majority, bounded by MONGODB_TIMEOUT', async (t) => {
+  const connection = await connectMongo(configFor(`${server.url.replace(/latchkey$/, 'plugin_test3')}?w=1&readPreference=secondaryPreferred`))
+  t.teardown(async () => { await connection.close() })
+  const writes: unknown[] = []
+  connection.getClient().on('commandStarted', (event) => { if (event.commandName === 'insert') writes.push(event.command.writeConcern) })
+  await connection.collection('things').insertOne({ n: 1 })
+  t.same(writes, [{ w: 'majority', wtimeout: 500 }], 'the insert asked for a majority, whatever the URL said')
+})

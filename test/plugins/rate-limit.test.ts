@@ -1,4 +1,5 @@
-import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
 import { redisCommandsDuring } from '../counters.js'
 import { bearer, buildApp, json, signUp, startStack, testConfig, uniqueEmail } from '../helper.js'
 
@@ -107,22 +108,85 @@ t.test('per-address limit on code verification, whatever the IP', async (t) => {
   t.same(statuses, ['401 OTP_EXPIRED', '401 OTP_EXPIRED', '401 OTP_EXPIRED', '429 RATE_LIMITED'])
 })
 
-t.test('Bearer routes: a per-instance limit and still one Redis command per request', async (t) => {
-  const app = await buildApp(t, stack, { RATE_LIMIT_BEARER: '5' })
+t.test('Bearer routes, far from the limit: one Redis command per request; the limit\'s counts go in rare batches', async (t) => {
+  const app = await buildApp(t, stack, { RATE_LIMIT_BEARER: '3000' })
   const { accessToken } = await signUp(app, stack)
-  await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
-  const commands = await redisCommandsDuring(stack.redis.admin, async () => {
-    await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
-  })
-  t.same(commands, { mget: 1 }, 'no rate-limit round trip on the hot path')
-  const statuses = []
-  for (let i = 0; i < 4; i++) statuses.push((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })).statusCode)
-  t.same(statuses, [200, 200, 200, 429], 'the sixth request within the minute is refused')
-  const limited = await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
+  const me = async () => await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
+  await me()
+  t.same(await redisCommandsDuring(stack.redis.admin, me), { mget: 1 }, 'no rate-limit round trip on the hot path')
+
+  const statuses: number[] = []
+  const commands = await redisCommandsDuring(stack.redis.admin, async () => { for (let i = 0; i < 200; i++) statuses.push((await me()).statusCode) })
+  t.ok(statuses.every((status) => status === 200), 'all answered')
+  const { mget, evalsha = 0, eval: firstSend = 0, ...insideScript } = commands
+  t.equal(mget, 200, 'one revocation check per request')
+  // Each batch is one script call (EVALSHA; the first after a Redis start is re-sent as EVAL); the
+  // INCRBY/PEXPIRE that INFO counts run inside it.
+  t.ok(evalsha >= 1 && evalsha <= 10, `the limit's counts reached Redis in ${evalsha} batches for 200 requests (${JSON.stringify(commands)})`)
+  t.ok(firstSend <= 1)
+  t.same(Object.keys(insideScript).filter((name) => name !== 'incrby' && name !== 'pexpire'), [], 'nothing else')
+  const counted = Number(await stack.redis.admin.get((await stack.redis.admin.keys('lk:rb:*'))[0]!))
+  t.ok(counted > 150 && counted <= 202, `Redis holds the instance's count (${counted} of 202, the rest still local)`)
+})
+
+/** Ten instances sharing Redis, MongoDB and configuration, with one signed-in user. */
+async function tenInstances (t: Test, bearerLimit: number): Promise<{ apps: FastifyInstance[], accessToken: string }> {
+  const config = testConfig(stack, { RATE_LIMIT_BEARER: String(bearerLimit) })
+  const apps: FastifyInstance[] = []
+  for (let i = 0; i < 10; i++) apps.push(await buildApp(t, stack, {}, { config }))
+  return { apps, accessToken: (await signUp(apps[0]!, stack)).accessToken }
+}
+
+t.test('Bearer routes: the limit holds across instances (10 instances behind round-robin, limit 20)', async (t) => {
+  const { apps, accessToken } = await tenInstances(t, 20)
+  const statuses: number[] = []
+  for (let i = 0; i < 200; i++) statuses.push((await apps[i % 10]!.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })).statusCode)
+  const allowed = statuses.filter((status) => status === 200).length
+  t.equal(allowed, 20, `${allowed} of 200 requests allowed (per-instance counting let 200 through)`)
+  t.same([...new Set(statuses)].sort(), [200, 429])
+  t.ok(statuses.slice(0, 20).every((status) => status === 200), 'the first 20 pass, wherever they land')
+
+  const limited = await apps[3]!.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
   t.equal(json(limited).code, 'RATE_LIMITED')
-  t.ok(Number(limited.headers['retry-after']) > 0)
-  t.equal(limited.headers['ratelimit-limit'], '5')
-  t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken), remoteAddress: '198.51.100.50' })).statusCode, 200, 'per IP')
+  t.ok(Number(limited.headers['retry-after']) > 0 && Number(limited.headers['retry-after']) <= 60, 'Retry-After')
+  t.equal(limited.headers['ratelimit-limit'], '20')
+  t.equal((await apps[3]!.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken), remoteAddress: '198.51.100.50' })).statusCode, 200, 'per IP')
+})
+
+t.test('Bearer routes: parallel bursts over 10 instances stay within 10% of the limit', async (t) => {
+  const { apps, accessToken } = await tenInstances(t, 400)
+  const statuses: number[] = []
+  for (let burst = 0; burst < 10; burst++) {
+    const responses = await Promise.all(Array.from({ length: 80 }, async (_, i) =>
+      await apps[i % 10]!.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken), remoteAddress: '198.51.100.77' })))
+    statuses.push(...responses.map((response) => response.statusCode))
+  }
+  const allowed = statuses.filter((status) => status === 200).length
+  t.ok(allowed >= 400 && allowed <= 440, `${allowed} of 800 allowed for a limit of 400 (per-instance counting: 800)`)
+  t.same([...new Set(statuses)].sort(), [200, 429], 'nothing but 200 and 429')
+})
+
+t.test('one per-IP budget over all the sign-in routes, shared by every instance', async (t) => {
+  const config = testConfig(stack, { RATE_LIMIT_AUTH: '10', RATE_LIMIT_AUTH_TOTAL: '4', EMAIL_COOLDOWN: '0' })
+  const one = await buildApp(t, stack, {}, { config })
+  const two = await buildApp(t, stack, {}, { config })
+  const address = '198.51.100.201'
+  const post = async (app: typeof one, url: string, payload: Record<string, unknown>, remoteAddress = address) =>
+    (await app.inject({ method: 'POST', url, payload, remoteAddress })).statusCode
+  t.equal(await post(one, '/auth/magic-link', { email: uniqueEmail('budget') }), 202)
+  t.equal(await post(two, '/auth/otp', { email: uniqueEmail('budget') }), 202)
+  t.equal(await post(one, '/auth/otp/verify', { email: uniqueEmail('budget'), code: '123456' }), 401)
+  t.equal(await post(two, '/auth/magic-link/consume', { token: 'x'.repeat(43) }), 403)
+  t.equal((await one.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: 'x'.repeat(43) }, remoteAddress: address })).statusCode, 401, 'refresh is not a sign-in: outside the budget')
+  t.equal((await one.inject({ method: 'GET', url: `/auth/magic-link/verify?token=${'x'.repeat(43)}`, remoteAddress: address })).statusCode, 410, 'looking at a link is outside it too')
+
+  const spent = await one.inject({ method: 'POST', url: '/auth/login', payload: { email: uniqueEmail('budget'), password: 'guess' }, remoteAddress: address })
+  t.equal(spent.statusCode, 429, 'the fifth sign-in request from the IP, on a route it had not used yet')
+  t.equal(json(spent).code, 'RATE_LIMITED')
+  t.ok(Number(spent.headers['retry-after']) > 0 && Number(spent.headers['retry-after']) <= 60, 'Retry-After')
+  t.equal(spent.headers['ratelimit-limit'], '4')
+  t.equal(await post(two, '/auth/signup', { email: uniqueEmail('budget'), name: 'S', token: 'x'.repeat(43) }), 429, 'on the other instance too')
+  t.equal(await post(two, '/auth/otp', { email: uniqueEmail('budget') }, '198.51.100.202'), 202, 'another IP has its own budget')
 })
 
 t.test('Redis down: rate-limited routes fail closed with 503, never a free pass', async (t) => {

@@ -1,7 +1,8 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import configPlugin from '../../plugins/app/config.js'
-import redisPlugin, { connectRedis, createRedisClient } from '../../plugins/external/redis.js'
+import { Cluster, Redis } from 'ioredis'
+import redisPlugin, { clusterRetries, connectRedis, createRedisClient } from '../../plugins/external/redis.js'
 import { pollUntil } from '../poll.js'
 import { freePort } from '../stack/ports.js'
 import { startRedisServer } from '../stack/redis-server.js'
@@ -35,19 +36,19 @@ t.test('fails fast while Redis is down, times out while it hangs, recovers by it
   t.teardown(async () => { await app.close() })
 
   await server.stop()
-  let started = Date.now()
-  await t.rejects(app.redis.get('k'), /Stream isn't writeable/)
-  t.ok(Date.now() - started < 100, `rejected in ${Date.now() - started} ms (no offline queue)`)
+  // This rejection comes only from a client without an offline queue (one with a queue would wait).
+  await t.rejects(app.redis.get('k'), /Stream isn't writeable and enableOfflineQueue options is false/, 'rejected at once: no offline queue')
 
   await server.start()
   await pollUntil(async () => app.redis.status, (status) => status === 'ready', { intervalMs: 50 })
   t.equal(await app.redis.ping(), 'PONG', 'reconnected without help')
 
   server.pause()
-  started = Date.now()
-  await t.rejects(app.redis.get('k'), /Command timed out/)
+  const started = Date.now()
+  await t.rejects(app.redis.get('k'), /Command timed out/, 'a hanging server is cut off by REDIS_TIMEOUT (the error says so)')
   const waited = Date.now() - started
-  t.ok(waited >= 250 && waited < 800, `a hanging server is bounded by REDIS_TIMEOUT (${waited} ms)`)
+  // A lower bound holds on a busy machine (timers never fire early); the upper one is generous.
+  t.ok(waited >= 250 && waited < 5_000, `it waited for the timeout, and not much longer (${waited} ms, REDIS_TIMEOUT 300 ms)`)
   server.resume()
 })
 
@@ -56,7 +57,7 @@ t.test('closing while Redis is down neither fails nor hangs', async (t) => {
   await server.stop()
   const started = Date.now()
   await app.close()
-  t.ok(Date.now() - started < 1_000, 'closed promptly')
+  t.ok(Date.now() - started < 5_000, `closed without waiting for Redis (${Date.now() - started} ms)`)
   let connects = 0
   app.redis.on('connect', () => connects++)
   await server.start()
@@ -76,4 +77,43 @@ t.test('an unreachable Redis at boot is one clear error, without credentials', a
   client.on('reconnecting', () => retries++)
   await settle()
   t.equal(retries, 0, 'the client gave up retrying')
+})
+
+t.test('REDIS_URL picks the client: one node, a Cluster, or a master through Sentinels, all failing fast', async (t) => {
+  const single = createRedisClient(configFor('redis://127.0.0.1:6390/2'))
+  t.ok(single instanceof Redis && !single.isCluster)
+  t.match(single.options, { host: '127.0.0.1', port: 6390, db: 2, enableOfflineQueue: false, commandTimeout: 300, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false })
+
+  const cluster = createRedisClient(configFor('redis+cluster://app:pw@127.0.0.1:7000,127.0.0.1:7001'))
+  t.ok(cluster instanceof Cluster)
+  const { options } = cluster as Cluster
+  t.match(options, {
+    enableOfflineQueue: false,
+    maxRedirections: clusterRetries(300),
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    retryDelayOnTryAgain: 100,
+    enableAutoPipelining: false,
+    redisOptions: { commandTimeout: 300, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, username: 'app', password: 'pw' }
+  })
+  t.ok(options.maxRedirections! * options.retryDelayOnFailover! <= 500, 'retries stop within about REDIS_TIMEOUT')
+  t.equal(clusterRetries(500), 5)
+  t.equal(clusterRetries(50), 3, 'at least three (a MOVED during a resharding needs one or two)')
+
+  const sentinel = createRedisClient(configFor('redis+sentinel://:pw@127.0.0.1:26390,127.0.0.1:26391/main/1'))
+  t.ok(sentinel instanceof Redis)
+  t.match((sentinel as Redis).options, {
+    sentinels: [{ host: '127.0.0.1', port: 26390 }, { host: '127.0.0.1', port: 26391 }],
+    name: 'main',
+    role: 'master',
+    db: 1,
+    password: 'pw',
+    failoverDetector: true,
+    enableOfflineQueue: false,
+    commandTimeout: 300,
+    sentinelCommandTimeout: 300
+  })
+  t.equal((sentinel as Redis).options.reconnectOnError?.(new Error("READONLY You can't write against a read only replica.")), true, 'a demoted master makes it reconnect through the Sentinels')
+  t.equal((sentinel as Redis).options.reconnectOnError?.(new Error('WRONGTYPE')), false)
+  for (const client of [single, cluster, sentinel]) client.disconnect()
 })

@@ -224,6 +224,42 @@ t.test('account page: an expired access cookie is renewed with the refresh cooki
   t.ok(stranger.cookies.some((cookie) => cookie.name === 'lk_at' && cookie.value === ''), 'and they are cleared')
 })
 
+t.test('CSRF: a form token is bound to the session it was shown to, and posts from another origin are refused', async (t) => {
+  const app = await buildApp(t, stack)
+  const signIn = async (label: string) => {
+    const person = browser(app)
+    const email = uniqueEmail(label)
+    await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+    const token = tokenFrom(await stack.smtp.waitForMail(email))
+    const opened = await person.request({ method: 'GET', url: `/auth/magic-link/verify?token=${token}` })
+    t.equal((await person.submit('/auth/magic-link/verify', { csrf: csrfOf(opened.body), token, name: label })).statusCode, 303)
+    return person
+  }
+  const victim = await signIn('victim')
+  const attacker = await signIn('attacker')
+
+  // On plain http a sibling subdomain can plant the CSRF cookie: the attacker gives the victim
+  // their own cookie value and posts the attacker's valid form token. It was made for the
+  // attacker's session, so it does not work on the victim's.
+  const attackerPage = await attacker.request({ method: 'GET', url: '/account' })
+  victim.jar.set('lk_csrf', attacker.jar.get('lk_csrf')!)
+  const planted = await victim.submit('/account/logout', { csrf: csrfOf(attackerPage.body) })
+  t.equal(planted.statusCode, 403, 'a token made for another session is refused')
+  t.equal((await victim.request({ method: 'GET', url: '/account' })).statusCode, 200, 'the victim is still signed in')
+
+  // Nor does a token from a signed-out page (the start page) work on the account form.
+  const start = await victim.request({ method: 'GET', url: '/' })
+  t.equal((await victim.submit('/account/logout', { csrf: csrfOf(start.body) })).statusCode, 403, 'a signed-out page\'s token is refused')
+
+  const page = await victim.request({ method: 'GET', url: '/account' })
+  for (const headers of [{ origin: 'http://evil.latchkey.test' }, { 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site' }]) {
+    const response = await victim.request({ method: 'POST', url: '/account/logout', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, payload: `csrf=${encodeURIComponent(csrfOf(page.body))}` })
+    t.equal(response.statusCode, 403, `a post from elsewhere is refused (${JSON.stringify(headers)})`)
+  }
+  const own = await victim.request({ method: 'POST', url: '/account/logout', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://latchkey.test', 'sec-fetch-site': 'same-origin' }, payload: `csrf=${encodeURIComponent(csrfOf(page.body))}` })
+  t.equal(own.statusCode, 303, 'the page\'s own form, from its own origin, signs out')
+})
+
 t.test('/dev/inbox lists captured mail in development, and does not exist otherwise', async (t) => {
   const dev = await buildApp(t, stack, { NODE_ENV: 'development', SMTP_URL: '' })
   const empty = await dev.inject({ method: 'GET', url: '/dev/inbox' })

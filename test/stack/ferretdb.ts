@@ -17,7 +17,8 @@ export function ferretdbBinary (): string {
 
 /**
  * A throwaway FerretDB (MongoDB wire protocol) on the SQLite backend in a temp folder. Data
- * survives stop()/start(), as a real database's would.
+ * survives stop()/start() and crash()/start(), as a real database's would; pause()/resume()
+ * freeze it (SIGSTOP), a server that hangs without closing its connections.
  */
 export async function startFerretDb () {
   const bin = ferretdbBinary()
@@ -43,6 +44,16 @@ export async function startFerretDb () {
     port,
     start,
     async stop (): Promise<void> { await server?.stop() },
+    pause (): void { server?.child.kill('SIGSTOP') },
+    resume (): void { server?.child.kill('SIGCONT') },
+    /** SIGKILL, even while paused: requests it had not answered are never executed. start() brings the data back. */
+    async crash (): Promise<void> {
+      const child = server?.child
+      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+      child.kill('SIGKILL')
+      await exited
+    },
     async close (): Promise<void> {
       await server?.stop()
       rmSync(dir, { recursive: true, force: true })

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
@@ -8,7 +8,8 @@ import { startProcess, type ManagedProcess } from './process.js'
 /**
  * A throwaway redis-server on a random port, never the shared 6379. It keeps nothing on disk, so
  * restart() brings it back empty (the data-loss case); stop()/start() simulate an outage and
- * pause()/resume() a server that hangs without closing connections.
+ * pause()/resume() a server that hangs without closing connections. snapshot() takes a real RDB
+ * snapshot (SAVE) and restartFrom() brings the server back from it: a restore from an older copy.
  */
 export async function startRedisServer () {
   const port = await freePort()
@@ -24,6 +25,8 @@ export async function startRedisServer () {
   }
   await start()
 
+  const dump = join(dir, 'dump.rdb')
+  let snapshots = 0
   const url = `redis://127.0.0.1:${port}`
   const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 })
   admin.on('error', () => {})
@@ -35,7 +38,22 @@ export async function startRedisServer () {
     admin,
     start,
     async stop (): Promise<void> { await server?.stop() },
-    async restart (): Promise<void> { await server?.stop(); await start() },
+    async restart (): Promise<void> { await server?.stop(); rmSync(dump, { force: true }); await start() },
+    /** SAVE, and keep the RDB file aside; returns its path. */
+    async snapshot (): Promise<string> {
+      await admin.save()
+      const path = join(dir, `snapshot-${++snapshots}.rdb`)
+      copyFileSync(dump, path)
+      rmSync(dump, { force: true })
+      return path
+    },
+    /** Stops the server and starts it again from an RDB snapshot (everything written since is gone). */
+    async restartFrom (snapshot: string): Promise<void> {
+      await server?.stop()
+      copyFileSync(snapshot, dump)
+      await start()
+      rmSync(dump, { force: true })
+    },
     pause (): void { server?.child.kill('SIGSTOP') },
     resume (): void { server?.child.kill('SIGCONT') },
     async close (): Promise<void> {

@@ -15,6 +15,7 @@ export async function startSmtpSink () {
   const messages: ParsedMail[] = []
   const waiters = new Set<() => void>()
   let mode: SinkMode = 'accept'
+  let pending = 0
 
   const server = new SMTPServer({
     authOptional: true,
@@ -27,7 +28,7 @@ export async function startSmtpSink () {
       callback(Object.assign(new Error(`5.1.1 <${address.address}>: Recipient address rejected: User unknown`), { responseCode: 550 }))
     },
     onData (stream, _session, callback) {
-      if (mode === 'hang') { stream.resume(); return } // never answer
+      if (mode === 'hang') { pending++; stream.resume(); return } // never answer
       const chunks: Buffer[] = []
       stream.on('data', (chunk: Buffer) => chunks.push(chunk))
       stream.on('end', () => {
@@ -53,6 +54,8 @@ export async function startSmtpSink () {
     messages,
     recipients,
     setMode (next: SinkMode): void { mode = next },
+    /** Messages the sink is holding without an answer (hang mode). */
+    pending: (): number => pending,
     /** Messages delivered to `address` so far. */
     inbox (address: string): ParsedMail[] {
       return messages.filter((mail) => recipients(mail).includes(address.toLowerCase()))

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { redisKeys } from '../../../services/infrastructure/redis-keys.js'
-import { buildApp, json, startStack, tokenFrom, uniqueEmail } from '../../helper.js'
+import { buildApp, codeFrom, json, startStack, tokenFrom, uniqueEmail } from '../../helper.js'
 
 const stack = await startStack(t)
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
@@ -46,4 +46,32 @@ t.test('the ceiling refuses checks for a day, and a magic-link sign-in clears it
   const loginToken = tokenFrom(await stack.smtp.waitForMail(email, { count: 2 }))
   t.equal((await app.inject({ method: 'POST', url: '/auth/magic-link/consume', payload: { token: loginToken } })).statusCode, 200, 'a magic link still signs in')
   t.equal((await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password: 'correct horse battery' } })).statusCode, 200, 'and clears the ceiling')
+})
+
+t.test('15.4: after the back-off, parallel guesses are not all evaluated: one is, the rest wait', async (t) => {
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0', EMAIL_HOURLY_LIMIT: '100000' })
+  const email = uniqueEmail('parallel')
+  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  const token = tokenFrom(await stack.smtp.waitForMail(email))
+  await app.inject({ method: 'POST', url: '/auth/signup', payload: { token, email, name: 'P', password: 'correct horse battery' } })
+  const login = async () => await app.inject({ method: 'POST', url: '/auth/login', payload: { email, password: 'wrong' } })
+
+  for (let i = 0; i < 6; i++) await login()
+  await sleep(1_100) // the first back-off (1 s) is over
+  const before = app.passwords.verificationCount()
+  const burst = await Promise.all(Array.from({ length: 4 }, login))
+  t.same(burst.map((response) => response.statusCode).sort(), [401, 429, 429, 429], 'one guess answered, three told to wait')
+  t.equal(app.passwords.verificationCount() - before, 1, 'exactly one password was checked')
+  t.ok(burst.filter((response) => response.statusCode === 429).every((response) => Number(response.headers['retry-after']) >= 1), 'the others carry Retry-After')
+
+  // The same holds for codes: after the back-off, one parallel guess is compared, the rest wait.
+  await app.inject({ method: 'POST', url: '/auth/otp', payload: { email } })
+  const code = codeFrom(await stack.smtp.waitForMail(email, { count: 2 }))
+  const wrong = code === '000000' ? '111111' : '000000'
+  await sleep(2_100) // the second back-off (2 s) is over
+  const address = app.addressKey(email)
+  const guesses = await Promise.all(Array.from({ length: 4 }, async () => await app.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email, code: wrong } })))
+  const evaluated = guesses.filter((response) => json(response).code !== 'OTP_LOCKED')
+  t.equal(evaluated.length, 1, `one code guess evaluated (${guesses.map((response) => json(response).code).join(', ')})`)
+  t.equal(await stack.redis.admin.hget(redisKeys.otp(address), 'a'), '1', 'the code counted one attempt')
 })

@@ -5,6 +5,7 @@ import { mongoCommandsDuring, redisCommandsDuring } from '../../counters.js'
 import { bearer, buildApp, json, pollUntil, type SignedInUser, signUp, startStack, testConfig, tokenFrom } from '../../helper.js'
 import { decodeJwt, forgeJwt } from '../../jwt-forgery.js'
 import type { FastifyInstance } from 'fastify'
+import { startTcpProxy } from '../../stack/tcp-proxy.js'
 
 const stack = await startStack(t)
 
@@ -114,7 +115,14 @@ t.test('refresh rotates: the new pair works, the old refresh token is dead', asy
   t.equal(decodeJwt(pair.accessToken).sid, decodeJwt(accessToken).sid, 'same session')
   t.equal((await me(app, pair.accessToken)).statusCode, 200)
   t.equal((await refresh(app, 'A'.repeat(43))).statusCode, 401, 'unknown token')
-  t.equal((await refresh(app, accessToken)).statusCode, 400, 'an access token is not a refresh token')
+  for (const [name, value] of [['an access token', accessToken], ['an empty string', ''], ['a long string', 'x'.repeat(5000)], ['an operator-looking string', '{"$gt":""}']]) {
+    const response = await refresh(app, value!)
+    t.same([response.statusCode, json(response).code], [401, 'REFRESH_INVALID'], `${name} is not a live refresh token: 401 REFRESH_INVALID (SPEC)`)
+  }
+  for (const value of [123, null, { $gt: '' }, ['x']]) {
+    const response = await app.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: value } })
+    t.same([response.statusCode, json(response).code], [400, 'VALIDATION_FAILED'], `${JSON.stringify(value)} is the wrong JSON type: 400`)
+  }
 
   const stored = JSON.stringify(await app.mongo.models.Session.find({}).lean()) + JSON.stringify(await app.mongo.models.RefreshRotation.find({}).lean())
   t.notOk(stored.includes(pair.refreshToken) || stored.includes(refreshToken), 'MongoDB holds no raw refresh token')
@@ -149,20 +157,25 @@ t.test('within the grace window a rotated token returns the same new pair (two t
 })
 
 t.test('invariant 1: parallel refreshes with one token mint exactly one new pair', async (t) => {
-  const app = await buildApp(t, stack, { REFRESH_REUSE_GRACE: '10' })
+  // 50 parallel refreshes queue on FerretDB's one SQLite writer; on a busy machine the tail can
+  // exceed the default 2 s per-request MongoDB budget (a correct 503). The budget is not what this
+  // test is about: it gets room, and every answer must be a real one.
+  const roomy = { MONGODB_TIMEOUT: '10000' }
+  const app = await buildApp(t, stack, { REFRESH_REUSE_GRACE: '10', ...roomy })
   const { refreshToken } = await signUp(app, stack)
   const responses = await Promise.all(Array.from({ length: 10 }, () => refresh(app, refreshToken)))
   t.same(responses.map((response) => response.statusCode), Array(10).fill(200), 'all ten tabs are answered')
   t.equal(new Set(responses.map((response) => json(response).refreshToken)).size, 1, 'with one and the same new pair')
   t.equal(await app.mongo.models.RefreshRotation.countDocuments({}), 1, 'one rotation recorded')
 
-  const strict = await buildApp(t, stack, { REFRESH_REUSE_GRACE: '0' })
+  const strict = await buildApp(t, stack, { REFRESH_REUSE_GRACE: '0', ...roomy })
   const user = await signUp(strict, stack)
   const burst = await Promise.all(Array.from({ length: 50 }, () => refresh(strict, user.refreshToken)))
   const ok = burst.filter((response) => response.statusCode === 200)
   t.ok(ok.length <= 1, `at most one of 50 succeeds without a grace window (${ok.length})`)
   t.equal(await strict.mongo.models.RefreshRotation.countDocuments({}), 1, 'one rotation recorded')
-  t.ok(burst.every((response) => response.statusCode === 200 || json(response).code === 'REFRESH_REUSED' || json(response).code === 'REFRESH_INVALID'))
+  t.ok(burst.every((response) => response.statusCode === 200 || json(response).code === 'REFRESH_REUSED' || json(response).code === 'REFRESH_INVALID'),
+    `every answer is the pair, REFRESH_REUSED or REFRESH_INVALID (${[...new Set(burst.map((response) => `${response.statusCode} ${json(response).code ?? ''}`))].join(', ')})`)
 })
 
 t.test('refresh tokens expire with the session (REFRESH_TOKEN_TTL, absolute)', async (t) => {
@@ -270,16 +283,6 @@ t.test('invariant 4b: a token revoked before Redis lost its data is still refuse
   t.equal(json(await me(app, live.accessToken)).code, 'TOKEN_REVOKED', 'logout-all survives a flush too')
 })
 
-t.test('the service notices that Redis lost its data', async (t) => {
-  const app = await buildApp(t, stack, {}, { dataLossCheckMs: 50 })
-  await new Promise((resolve) => setTimeout(resolve, 120))
-  t.equal(await app.metrics.value('latchkey_redis_data_loss_total'), 0, 'no loss while the marker is there')
-  await stack.redis.admin.flushall()
-  await pollUntil(async () => await app.metrics.value('latchkey_redis_data_loss_total'), (count) => count > 0, { timeoutMs: 2_000, intervalMs: 20 })
-  t.equal(await app.metrics.value('latchkey_redis_data_loss_total'), 1, 'the flush is noticed once')
-  t.ok(await stack.redis.admin.get('lk:epoch'), 'and the marker is set again')
-})
-
 t.test('Redis down → bearer requests get 503 within ~1 s, never a pass', async (t) => {
   const app = await buildApp(t, stack)
   const { accessToken, refreshToken } = await signUp(app, stack)
@@ -301,4 +304,54 @@ t.test('Redis down → bearer requests get 503 within ~1 s, never a pass', async
   restarted = true
   const status = await pollUntil(async () => (await refresh(app, refreshToken)).statusCode, (code) => code !== 503)
   t.equal(status, 200, 'refresh works once Redis is back')
+})
+
+t.test('15.3: a refresh in flight while the user logs out everywhere never yields a token that outlives the logout', async (t) => {
+  // Two instances on one database; instance R reaches MongoDB through a proxy that can hold its
+  // traffic back. R's refresh reads the live session, then stalls; L logs out everywhere; R goes on.
+  const proxy = await startTcpProxy(stack.mongo.port)
+  t.teardown(async () => { await proxy.close() })
+  const config = testConfig(stack, { ACCESS_TOKEN_TTL: '2', REFRESH_REUSE_GRACE: '0' })
+  const viaProxy = { ...config, MONGODB_URL: config.MONGODB_URL.replace(`:${stack.mongo.port}/`, `:${proxy.port}/`) }
+  const l = await buildApp(t, stack, {}, { config })
+  const r = await buildApp(t, stack, {}, { config: viaProxy })
+  const { accessToken, refreshToken } = await signUp(l, stack)
+
+  const client = r.mongo.connection.getClient()
+  const sessionReads = new Set<number>()
+  let stalled: () => void = () => {}
+  const stall = new Promise<void>((resolve) => { stalled = resolve })
+  const started = (event: { requestId: number, commandName: string, command: Record<string, unknown> }) => {
+    if (event.commandName === 'find' && event.command.find === 'sessions') sessionReads.add(event.requestId)
+  }
+  const succeeded = (event: { requestId: number }) => {
+    if (sessionReads.has(event.requestId)) { sessionReads.clear(); proxy.pause(); stalled() }
+  }
+  client.on('commandStarted', started)
+  client.on('commandSucceeded', succeeded)
+  const refreshing = r.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken } })
+  await stall
+  client.off('commandStarted', started)
+  client.off('commandSucceeded', succeeded)
+
+  t.equal((await l.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(accessToken) })).statusCode, 204, 'logged out everywhere meanwhile')
+  // Let the clock enter the next second, so a token minted from here on carries a later iat than
+  // the logout (the case that outlived the revocation marks).
+  await new Promise((resolve) => setTimeout(resolve, 1_100 - (Date.now() % 1_000)))
+  proxy.resume()
+  const refreshed = await refreshing
+
+  if (refreshed.statusCode !== 200) {
+    t.same([refreshed.statusCode, json(refreshed).code], [401, 'REFRESH_INVALID'], 'the refresh sees the logout after rotating and refuses')
+    return
+  }
+  // Whatever the refresh answered, its access token must be refused for its whole life.
+  const token = json(refreshed).accessToken as string
+  const statuses: number[] = []
+  const until = (decodeJwt(token).exp + 1) * 1000
+  while (Date.now() < until) {
+    statuses.push((await me(l, token)).statusCode)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.notOk(statuses.includes(200), `the minted token is never accepted (${[...new Set(statuses)].join(', ')})`)
 })

@@ -26,8 +26,9 @@ t.test('refusal and silence both become MailDeliveryError within the timeout', a
   await t.rejects(mailer.send(mail), MailDeliveryError)
   sink.setMode('hang')
   const started = Date.now()
-  await t.rejects(mailer.send(mail), MailDeliveryError)
-  t.ok(Date.now() - started < 1_200, `a hanging server is cut off (${Date.now() - started} ms)`)
+  await t.rejects(mailer.send(mail), MailDeliveryError, 'a hanging server is cut off')
+  // Bounded, not hung (nodemailer's own default socket timeout is 10 minutes); generous slack.
+  t.ok(Date.now() - started < 5_000, `within the 600 ms timeout plus slack (${Date.now() - started} ms)`)
 })
 
 t.test('an unreachable server fails fast and the error carries no credentials', async (t) => {

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { ConfigError, loadConfig, parseTrustProxy, redirectOrigins } from '../../../services/infrastructure/config.js'
+import { ConfigError, describeMongoUrl, describeRedisUrl, loadConfig, parseRedisUrl, parseTrustProxy, redirectOrigins } from '../../../services/infrastructure/config.js'
 
 const secret = 'x'.repeat(40)
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
@@ -71,6 +71,74 @@ t.test('TRUST_PROXY forms', async (t) => {
   t.same(parseTrustProxy('10.0.0.1, 192.168.0.0/16'), ['10.0.0.1', '192.168.0.0/16'])
 })
 
+t.test('REDIS_URL: one node, a Redis Cluster by its seed nodes, or a master through Sentinels', async (t) => {
+  t.same(parseRedisUrl('redis://:pw@cache:6380/2'), { topology: 'single', url: 'redis://:pw@cache:6380/2' }, 'one node: ioredis reads the URL')
+  t.same(parseRedisUrl('rediss://cache.example.com'), { topology: 'single', url: 'rediss://cache.example.com' })
+  t.same(parseRedisUrl('redis+cluster://app:p%40ss@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002,seed.example.com'), {
+    topology: 'cluster',
+    tls: false,
+    nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7001 }, { host: '::1', port: 7002 }, { host: 'seed.example.com', port: 6379 }],
+    username: 'app',
+    password: 'p@ss'
+  })
+  t.match(parseRedisUrl('rediss+cluster://c1:6379/'), { topology: 'cluster', tls: true, nodes: [{ host: 'c1', port: 6379 }] })
+  t.same(parseRedisUrl('redis+sentinel://:secret@s1:26379,s2,s3:26380/mymaster'), {
+    topology: 'sentinel',
+    tls: false,
+    sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26379 }, { host: 's3', port: 26380 }],
+    masterName: 'mymaster',
+    db: 0,
+    password: 'secret'
+  })
+  t.match(parseRedisUrl('rediss+sentinel://s1/main/3?sentinelUsername=watch&sentinelPassword=s%20pw'), {
+    topology: 'sentinel', tls: true, masterName: 'main', db: 3, sentinelUsername: 'watch', sentinelPassword: 's pw'
+  })
+
+  t.equal(describeRedisUrl('redis+cluster://app:hunter2@h1:7000,h2:7001'), 'redis+cluster://h1:7000,h2:7001', 'described without credentials')
+  t.equal(describeRedisUrl('redis+sentinel://:hunter2@s1,s2:26380/mymaster?sentinelPassword=hunter2'), 'redis+sentinel://s1:26379,s2:26380/mymaster')
+  t.equal(describeRedisUrl('rediss://u:hunter2@cache:6380/1'), 'rediss://cache:6380/1')
+
+  const env = { JWT_SECRET: secret, SMTP_URL: 'smtp://h' }
+  t.equal(loadConfig({ ...env, REDIS_URL: 'redis+cluster://h1:7000,h2:7001' }).REDIS_URL, 'redis+cluster://h1:7000,h2:7001', 'accepted by the config')
+  const refused: Array<[string, RegExp]> = [
+    ['redis://h1:6379,h2:6379', /lists several hosts: use redis\+cluster:\/\/ or redis\+sentinel:\/\//],
+    ['redis+sentinel://hunter2@s1:26379', /must end with the master's name/],
+    ['redis+sentinel://s1/master?password=hunter2', /only takes the options sentinelUsername and sentinelPassword/],
+    ['redis+cluster://:hunter2@h1:7000/3', /cannot name a database/],
+    ['redis+cluster://h1:99999', /must list hosts as host:port/],
+    ['redis+cluster://h1:7000,,h2', /must list hosts as host:port/],
+    ['redis+cluster://:%zz@h1', /badly escaped/],
+    ['redis+shard://hunter2@h1', /must be redis\+cluster/],
+    ['http://hunter2@h1', /must be a redis:\/\/, rediss:\/\/, redis\+cluster:\/\/ or redis\+sentinel:\/\/ URL/]
+  ]
+  for (const [url, reason] of refused) {
+    const error = t.throws(() => loadConfig({ ...env, REDIS_URL: url }), ConfigError) as Error
+    t.match(error.message, /^Invalid configuration: REDIS_URL /, url)
+    t.match(error.message, reason)
+    t.notOk(error.message.includes('hunter2'), 'the value is not echoed')
+  }
+})
+
+t.test('MONGODB_URL: any standard connection string', async (t) => {
+  const env = { JWT_SECRET: secret, SMTP_URL: 'smtp://h' }
+  for (const url of [
+    'mongodb://127.0.0.1:27017/latchkey',
+    'mongodb://app:s3cret@db1:27017,db2:27017,db3:27017/latchkey?replicaSet=rs0&authSource=admin',
+    'mongodb://db1,db2/latchkey?replicaSet=rs0&readPreference=secondaryPreferred&w=1&retryWrites=true',
+    'mongodb+srv://app:s3cret@cluster0.example.net/latchkey?retryWrites=true&w=majority',
+    'mongodb://[::1]:27017/latchkey'
+  ]) t.equal(loadConfig({ ...env, MONGODB_URL: url }).MONGODB_URL, url, url.replace(/:s3cret@/, ':***@'))
+
+  t.equal(describeMongoUrl('mongodb://app:s3cret@db1:27017,db2:27017/latchkey?replicaSet=rs0&tlsCertificateKeyFilePassword=s3cret'), 'mongodb://db1:27017,db2:27017/latchkey', 'described without credentials or options')
+  t.equal(describeMongoUrl('mongodb+srv://app:s3cret@cluster0.example.net/latchkey'), 'mongodb+srv://cluster0.example.net/latchkey')
+
+  for (const url of ['http://s3cret@db1/latchkey', 'mongodb+srv://s3cret@a.example.net:27017/x', 'mongodb://', 'mongodb://db1:70000/x', 'mongodb://db1,/x']) {
+    const error = t.throws(() => loadConfig({ ...env, MONGODB_URL: url }), ConfigError) as Error
+    t.match(error.message, /^Invalid configuration: MONGODB_URL (must be a mongodb:\/\/ or mongodb\+srv:\/\/ connection string|must list hosts)/, url)
+    t.notOk(error.message.includes('s3cret'), 'the value is not echoed')
+  }
+})
+
 t.test('the server process stops at boot with one clear line', async (t) => {
   const run = promisify(execFile)
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, SMTP_URL: 'smtp://127.0.0.1:1', JWT_SECRET: 'too-short' }
@@ -80,4 +148,14 @@ t.test('the server process stops at boot with one clear line', async (t) => {
   t.equal(error?.stderr.trim().split('\n').length, 1, 'one line')
   t.match(error?.stderr, /^Invalid configuration: JWT_SECRET is invalid/)
   t.notOk(error?.stderr.includes('too-short'))
+})
+
+t.test('a bad REDIS_URL stops the server at boot with one line naming it, never its password', async (t) => {
+  const run = promisify(execFile)
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, SMTP_URL: 'smtp://127.0.0.1:1', JWT_SECRET: secret, REDIS_URL: 'redis://:hunter2@h1:6379,h2:6379' }
+  const error = await run(process.execPath, ['--import', 'tsx', join(root, 'server.ts')], { env, cwd: root }).then(() => null, (e: unknown) => e) as { code: number, stderr: string } | null
+  t.equal(error?.code, 1)
+  t.equal(error?.stderr.trim().split('\n').length, 1, 'one line')
+  t.match(error?.stderr, /^Invalid configuration: REDIS_URL lists several hosts/)
+  t.notOk(error?.stderr.includes('hunter2'))
 })

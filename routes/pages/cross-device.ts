@@ -1,0 +1,197 @@
+import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Value } from '@sinclair/typebox/value'
+import { isValidEmail, normalizeEmail } from '../../services/email/email-address.js'
+import { EmailTakenError } from '../../services/infrastructure/errors.js'
+import { DEVICE_SECRET_PATTERN, REQUEST_ID_PATTERN, type Decision } from '../../services/links/cross-device.js'
+import {
+  alreadyAnsweredPage, approvalPage, approvedPage, deniedHerePage, requestDeniedPage, requestExpiredPage, waitingPage, wrongNumberPage
+} from '../../views/cross-device.js'
+import { CROSS_DEVICE_SCRIPT, CROSS_DEVICE_STYLES } from '../../views/cross-device-assets.js'
+import { ago } from '../../views/format.js'
+import { linkExpiredPage } from '../../views/magic-link.js'
+import { emailTakenPage, formExpiredPage, startPage } from '../../views/pages.js'
+import { DEVICE_COOKIE, requestPath } from '../auth/cross-device.js'
+import { clientInfo } from '../client-info.js'
+import { perIpLimit, signInLimit, unlimited } from '../route-options.js'
+import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
+import { Csrf, emailFormRefusals, emailNotSent, Field, tags } from './forms.js'
+import { createPageSession } from './page-session.js'
+
+const secretFormat = new RegExp(DEVICE_SECRET_PATTERN)
+
+/**
+ * The pages of a cross-device sign-in. The start page's "Sign in on this device from my phone"
+ * posts here; this browser gets the device secret in an HttpOnly, SameSite=Strict cookie scoped
+ * to its request's path, and a waiting screen with the number to pick. The emailed link opens the
+ * approval page on any device: GET only shows it (mail scanners), the number buttons and Deny
+ * POST with the CSRF token.
+ */
+const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { signedIn } = createPageSession(fastify)
+  const secure = new URL(fastify.config.APP_URL).protocol === 'https:'
+  const deviceCookie = (requestId: string) => ({ path: requestPath(requestId), httpOnly: true, sameSite: 'strict' as const, secure })
+  const ttlSeconds = fastify.config.MAGIC_LINK_TTL
+
+  fastify.post('/auth/magic-link/requests', {
+    ...signInLimit(fastify),
+    attachValidation: true,
+    schema: {
+      tags,
+      summary: 'Start page form: sign in on this device from my phone',
+      description: 'Form fields csrf, email. Emails an approval link (same for known and unknown addresses), keeps the device ' +
+        'secret in an HttpOnly cookie scoped to the request, and goes to the waiting page (303).',
+      body: Type.Object({ csrf: Csrf, email: Field(512), method: Field(16) }, { additionalProperties: false }),
+      response: {
+        303: { description: 'To the waiting page, with the device cookie' },
+        400: HtmlPage('The start page again, saying what is wrong with the address'),
+        ...emailFormRefusals
+      }
+    }
+  }, async (request, reply) => {
+    const body = request.validationError === undefined ? request.body : {}
+    const typed = body.email ?? ''
+    if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage({ email: isValidEmail(typed) ? normalizeEmail(typed) : undefined }))
+    const again = (status: number, error: string, invalidEmail = false) =>
+      sendHtml(reply, status, startPage({ csrf: fastify.pageCsrf(request, reply), email: typed, error, invalidEmail }))
+    if (!isValidEmail(typed)) return await again(400, 'Enter one email address, like ada@example.com.', true)
+    try {
+      const ticket = await fastify.crossDevice.requestSignIn(normalizeEmail(typed), clientInfo(request))
+      reply.setCookie(DEVICE_COOKIE, ticket.deviceSecret, { ...deviceCookie(ticket.requestId), maxAge: ticket.expiresIn })
+      return await reply.redirect(requestPath(ticket.requestId), 303)
+    } catch (error) {
+      return await emailNotSent(reply, error, again)
+    }
+  })
+
+  fastify.get('/auth/magic-link/requests/:id', {
+    attachValidation: true,
+    schema: {
+      tags,
+      summary: 'Waiting page of a cross-device sign-in',
+      description: 'Shows the number to pick on the other device and updates live (Server-Sent Events; without JavaScript it ' +
+        'refreshes every 5 s). Once approved, a load of this page signs this browser in (session cookies, 303 to /account); ' +
+        'it reads the device secret from its cookie only.',
+      params: Type.Object({ id: Type.String({ pattern: REQUEST_ID_PATTERN }) }, { additionalProperties: false }),
+      response: {
+        200: HtmlPage('Waiting (the number to pick), or the denial'),
+        303: { description: 'Approved: signed in, to /account' },
+        410: HtmlPage('The request expired, was finished, or was started in another browser'),
+        ...errors({ 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' })
+      }
+    }
+  }, async (request, reply) => {
+    if (request.validationError !== undefined) return await sendHtml(reply, 410, requestExpiredPage({ ttlSeconds }))
+    const { id } = request.params
+    const secret = request.cookies[DEVICE_COOKIE]
+    if (secret === undefined || !secretFormat.test(secret)) return await sendHtml(reply, 410, requestExpiredPage({ ttlSeconds }))
+
+    const outcome = await fastify.crossDevice.outcome(id, secret, { claim: true, client: clientInfo(request) })
+    if (outcome.state === 'pending') {
+      return await sendHtml(reply, 200, waitingPage({ requestId: id, matchNumber: outcome.matchNumber, email: outcome.email, expiresAt: outcome.expiresAt, now: fastify.clock.now() }))
+    }
+    reply.clearCookie(DEVICE_COOKIE, deviceCookie(id))
+    if (outcome.state === 'approved' && outcome.signedIn !== null) return await signedIn(reply, outcome.signedIn)
+    if (outcome.state === 'denied') return await sendHtml(reply, 200, requestDeniedPage({ reason: outcome.reason }))
+    return await sendHtml(reply, 410, requestExpiredPage({ ttlSeconds }))
+  })
+
+  fastify.get('/auth/magic-link/approve', {
+    // Mail scanners open links too; the token is 256-bit, so this only bounds load.
+    ...perIpLimit(3 * fastify.config.RATE_LIMIT_AUTH),
+    attachValidation: true,
+    schema: {
+      tags,
+      summary: 'Approval page (the emailed cross-device link)',
+      description: 'Shows who asks to sign in (browser, system, coarse network, how long ago) and three numbers; picking the one ' +
+        'shown on the asking device approves. Never changes anything (mail scanners GET and HEAD links).',
+      querystring: Type.Object({ token: Type.String({ maxLength: 256 }) }, { additionalProperties: false }),
+      response: {
+        200: HtmlPage('The approval page'),
+        410: HtmlPage('The link expired, or the request was already answered'),
+        ...errors({ 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' })
+      }
+    }
+  }, async (request, reply) => {
+    const token = request.validationError === undefined ? request.query.token : ''
+    const view = await fastify.crossDevice.inspectLink(token)
+    if (view === null) return await sendHtml(reply, 410, linkExpiredPage({ ttlSeconds }))
+    if (view.state === 'answered') return await sendHtml(reply, 410, alreadyAnsweredPage())
+    return await sendHtml(reply, 200, approvalPage({ token, csrf: fastify.pageCsrf(request, reply), view, ago: ago(fastify.clock.now() - view.createdAt) }))
+  })
+
+  fastify.post('/auth/magic-link/approve', {
+    ...signInLimit(fastify),
+    attachValidation: true,
+    schema: {
+      tags,
+      summary: 'Approval page form: pick the number, or deny',
+      description: 'Form fields csrf, token, and either choice (the number picked; the right one approves, a wrong one denies ' +
+        'for good) with name (signup requests) and here=1 (also sign in this device), or decision=deny. A request is decided ' +
+        'at most once.',
+      body: Type.Object({ csrf: Csrf, token: Field(256), choice: Field(8), decision: Field(16), here: Field(8), name: Field(200) }, { additionalProperties: false }),
+      response: {
+        200: HtmlPage('Approved (the other device signs in), denied, or cancelled after a wrong number'),
+        303: { description: 'Approved with here=1: this device is signed in too, to /account' },
+        400: HtmlPage('The approval page again: no number picked, or no name for a new account'),
+        403: HtmlPage('Form expired (CSRF token missing or wrong)'),
+        409: HtmlPage('EMAIL_TAKEN: the address was registered meanwhile'),
+        410: HtmlPage('The link expired, or the request was already answered'),
+        ...errors({ 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' })
+      }
+    }
+  }, async (request, reply) => {
+    const body = request.validationError === undefined ? request.body : {}
+    if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage())
+    const token = body.token ?? ''
+    const view = await fastify.crossDevice.inspectLink(token)
+    if (view === null) return await sendHtml(reply, 410, linkExpiredPage({ ttlSeconds }))
+    if (view.state === 'answered') return await sendHtml(reply, 410, alreadyAnsweredPage())
+
+    const name = (body.name ?? '').trim()
+    const again = (status: number, error: string, nameError = false) => sendHtml(reply, status, approvalPage({
+      token, csrf: fastify.pageCsrf(request, reply), view, ago: ago(fastify.clock.now() - view.createdAt), error, nameError, name
+    }))
+    let decision: Decision
+    if (body.decision === 'deny') {
+      decision = { kind: 'deny' }
+    } else {
+      if (view.purpose === 'signup' && !Value.Check(Name, name)) return await again(400, 'Enter your name (1 to 100 characters), then pick the number.', true)
+      if (!/^[0-9]{2}$/.test(body.choice ?? '')) return await again(400, 'Pick one of the three numbers.')
+      decision = { kind: 'approve', choice: Number(body.choice), name, signInHere: body.here === '1' }
+    }
+
+    try {
+      const decided = await fastify.crossDevice.decide(token, decision, clientInfo(request))
+      switch (decided.result) {
+        case 'approved':
+          return decided.signedIn === null ? await sendHtml(reply, 200, approvedPage({ device: view.device })) : await signedIn(reply, decided.signedIn)
+        case 'denied': return await sendHtml(reply, 200, deniedHerePage())
+        case 'wrong-number': return await sendHtml(reply, 200, wrongNumberPage())
+        case 'answered': return await sendHtml(reply, 410, alreadyAnsweredPage())
+        default: return await sendHtml(reply, 410, linkExpiredPage({ ttlSeconds }))
+      }
+    } catch (error) {
+      if (error instanceof EmailTakenError) return await sendHtml(reply, 409, emailTakenPage({ email: view.email }))
+      throw error
+    }
+  })
+
+  for (const [path, type, content] of [
+    ['/assets/cross-device.css', 'text/css; charset=utf-8', CROSS_DEVICE_STYLES],
+    ['/assets/cross-device.js', 'text/javascript; charset=utf-8', CROSS_DEVICE_SCRIPT]
+  ] as const) {
+    fastify.get(path, {
+      ...unlimited,
+      schema: {
+        tags,
+        summary: `${path.endsWith('.js') ? 'Script' : 'Stylesheet'} of the cross-device pages`,
+        description: 'Static; Cache-Control: public, max-age=86400.',
+        response: { 200: { description: 'The file', content: { [type.split(';')[0]!]: { schema: Type.String() } } }, ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' }) }
+      }
+    }, async (_request, reply) => {
+      return await reply.type(type).header('cache-control', 'public, max-age=86400').send(content)
+    })
+  }
+}
+
+export default crossDevicePageRoutes

@@ -1,0 +1,277 @@
+import { randomInt } from 'node:crypto'
+import { Types } from 'mongoose'
+import type { FailureCeiling } from '../accounts/failure-ceiling.js'
+import { toPublicUser, type UserService } from '../accounts/users.js'
+import { crossDeviceEmail } from '../email/mail-templates.js'
+import { deliverOrUndo, type Mailer } from '../email/mailer.js'
+import type { EmailThrottle } from '../email/email-throttle.js'
+import type { Clock } from '../infrastructure/clock.js'
+import { EmailTakenError, isFinalAnswer, ValidationFailedError } from '../infrastructure/errors.js'
+import type { Metrics } from '../infrastructure/metrics.js'
+import type { RedisClient } from '../infrastructure/redis-client.js'
+import { redisKeys } from '../infrastructure/redis-keys.js'
+import { defineScript } from '../infrastructure/redis-script.js'
+import type { ClientInfo, SessionService, SignedIn } from '../sessions/sessions.js'
+import { hashToken, randomToken, safeEqual } from '../tokens/token-crypto.js'
+import { coarseIp, describeDevice } from './cross-device-describe.js'
+
+/** 16 random bytes, base64url: names the request in URLs (not a secret: the device secret is). */
+export const REQUEST_ID_PATTERN = '^[A-Za-z0-9_-]{22}$'
+/** 32 random bytes, base64url. */
+export const DEVICE_SECRET_PATTERN = '^[A-Za-z0-9_-]{43}$'
+/** The emailed link's token: the request id, then 32 random bytes of its own. */
+const LINK_TOKEN = /^([A-Za-z0-9_-]{22})[A-Za-z0-9_-]{43}$/
+
+export type CrossDevicePurpose = 'signup' | 'login'
+export type DenialReason = 'denied' | 'wrong-number'
+
+/** What the requesting client gets back (once): the device secret is never stored or sent anywhere else. */
+export interface CrossDeviceTicket {
+  requestId: string
+  deviceSecret: string
+  matchNumber: number
+  expiresIn: number
+}
+
+/** The state of a request as its waiting device sees it. `signedIn` is set only for the one claim that wins. */
+export type CrossDeviceOutcome =
+  | { state: 'pending', matchNumber: number, email: string, expiresAt: number }
+  | { state: 'approved', signedIn: SignedIn | null }
+  | { state: 'denied', reason: DenialReason }
+  | { state: 'gone' }
+
+/** What the approval page shows (never the match number itself: only the three choices). */
+export interface ApprovalView {
+  requestId: string
+  email: string
+  purpose: CrossDevicePurpose
+  device: string
+  place: string
+  createdAt: number
+  choices: number[]
+  state: 'pending' | 'answered'
+}
+
+export type Decision =
+  | { kind: 'approve', choice: number, name?: string | undefined, signInHere?: boolean }
+  | { kind: 'deny' }
+
+export type DecisionResult =
+  | { result: 'approved', signedIn: SignedIn | null }
+  | { result: 'denied' | 'wrong-number' | 'answered' | 'gone' }
+
+// KEYS: request. ARGV: ttl seconds, then field, value pairs. The hash and its TTL in one step, so
+// no request ever lives without an expiry.
+const createScript = defineScript<number>(`
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+`)
+
+// KEYS: request. ARGV: link hash, 'approve' | 'deny', chosen number, channel, request id.
+// Decides a pending request exactly once: the right number approves; Deny or a wrong number
+// denies for good. The change is published in the same step, so no waiting device misses it.
+const decideScript = defineScript<string>(`
+local rec = redis.call('HMGET', KEYS[1], 'l', 'st', 'm')
+if not rec[1] or rec[1] ~= ARGV[1] then return 'gone' end
+if rec[2] ~= 'pending' then return 'answered' end
+local outcome = 'approved'
+if ARGV[2] == 'deny' then outcome = 'denied' elseif ARGV[3] ~= rec[3] then outcome = 'wrong-number' end
+if outcome == 'approved' then
+  redis.call('HSET', KEYS[1], 'st', 'approved')
+else
+  redis.call('HSET', KEYS[1], 'st', 'denied', 'why', outcome)
+end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return outcome
+`)
+
+// KEYS: request. ARGV: device secret hash, 'claim' | 'peek', channel, request id.
+// Reads the state for the holder of the device secret. 'claim' turns an approved request into a
+// claimed one exactly once (the one caller that gets {'claimed', ...} starts the session); a
+// claimed request is gone for everyone, its secret used up.
+const outcomeScript = defineScript<string[]>(`
+local rec = redis.call('HMGET', KEYS[1], 's', 'st', 'why', 'm', 'c', 'e', 'u')
+if not rec[1] or rec[1] ~= ARGV[1] or rec[2] == 'claimed' then return {'gone'} end
+if rec[2] == 'approved' and ARGV[2] == 'claim' then
+  redis.call('HSET', KEYS[1], 'st', 'claimed')
+  redis.call('PUBLISH', ARGV[3], ARGV[4])
+  return {'claimed', rec[7], rec[6]}
+end
+return {rec[2], rec[3] or '', rec[4], rec[5], rec[6]}
+`)
+
+// KEYS: request. ARGV: channel, request id. A claim whose session could not be started (a
+// dependency failed) is approved again, so the waiting device can retry.
+const unclaimScript = defineScript<number>(`
+if redis.call('HGET', KEYS[1], 'st') ~= 'claimed' then return 0 end
+redis.call('HSET', KEYS[1], 'st', 'approved')
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1
+`)
+
+/** Three distinct two-digit numbers, one of them the match, shown in ascending order (which says nothing about which). */
+function matchNumbers (): { match: number, choices: number[] } {
+  const picked = new Set<number>()
+  while (picked.size < 3) picked.add(randomInt(10, 100))
+  const choices = [...picked].sort((a, b) => a - b)
+  return { match: choices[randomInt(0, 3)]!, choices }
+}
+
+/**
+ * Cross-device sign-in: a device asks (and gets a device secret and a match number); the emailed
+ * link opens an approval page on any device, where the person picks the number the asking device
+ * shows; the asking device then claims its session with the device secret.
+ *
+ * One Redis hash per request (`lk:xd{<request id>}`, TTL MAGIC_LINK_TTL) holds only hashes of the
+ * device secret and the link token, and every transition is one Lua script on that one key: a
+ * request is decided at most once and claimed at most once, whatever races for it.
+ */
+export function createCrossDeviceService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, appUrl, ttlSeconds, clock, metrics }: {
+  redis: RedisClient
+  users: UserService
+  sessions: SessionService
+  mailer: Mailer
+  throttle: EmailThrottle
+  failureCeiling: FailureCeiling
+  addressKey: (email: string) => string
+  appUrl: string
+  ttlSeconds: number
+  clock: Clock
+  metrics: Metrics
+}) {
+  const approveUrl = `${appUrl.replace(/\/+$/, '')}/auth/magic-link/approve`
+  const channel = redisKeys.crossDeviceChannel
+
+  /** The request a link token names, when the token is its link (compared as hashes, in constant time). */
+  async function requestOfLink (token: string): Promise<{ requestId: string, record: Record<string, string> } | null> {
+    const requestId = LINK_TOKEN.exec(token)?.[1]
+    if (requestId === undefined) return null
+    const record = await redis.hgetall(redisKeys.crossDeviceRequest(requestId))
+    if (record.l === undefined || !safeEqual(record.l, hashToken(token))) return null
+    return { requestId, record }
+  }
+
+  /** The account a signup request reserved, created with the name given on the approval page (idempotent). */
+  async function createReservedAccount (record: Record<string, string>, name: string | undefined): Promise<void> {
+    if (name === undefined || name.trim() === '') throw new ValidationFailedError('name is required to create the account')
+    const userId = record.u!
+    try {
+      await users.createUser({ _id: userId, email: record.e!, name: name.trim() })
+    } catch (error) {
+      // A parallel approval of the same request created it first: the same account, carry on.
+      if (error instanceof EmailTakenError && (await users.findUserById(userId))?.email === record.e) return
+      throw error
+    }
+  }
+
+  async function signIn (userId: string, client: ClientInfo): Promise<SignedIn | null> {
+    const user = await users.findUserById(userId)
+    if (user === null) return null
+    const { sessionId: _sessionId, ...pair } = await sessions.startSession(userId, 'cross-device', client)
+    return { user: toPublicUser(user), ...pair }
+  }
+
+  return {
+    /**
+     * Starts a request for `email` from the device described by `client` and emails the approval
+     * link. Known and unknown addresses take the same path (an unknown one is signed up on
+     * approval). Shares the per-address email budget with links and codes.
+     */
+    async requestSignIn (email: string, client: ClientInfo): Promise<CrossDeviceTicket> {
+      const slot = addressKey(email)
+      await throttle.takeEmailSlot(slot)
+      const existing = await users.findUserByEmail(email)
+      const purpose: CrossDevicePurpose = existing === null ? 'signup' : 'login'
+      const requestId = randomToken(16)
+      const deviceSecret = randomToken()
+      const token = requestId + randomToken()
+      const { match, choices } = matchNumbers()
+      const device = describeDevice(client.userAgent)
+      const place = coarseIp(client.ip)
+      const fields: Record<string, string> = {
+        s: hashToken(deviceSecret),
+        l: hashToken(token),
+        e: email,
+        p: purpose,
+        u: existing?._id.toString() ?? new Types.ObjectId().toString(),
+        m: String(match),
+        ch: choices.join(','),
+        d: device,
+        ip: place,
+        c: String(clock.now()),
+        st: 'pending'
+      }
+      const key = redisKeys.crossDeviceRequest(requestId)
+      await createScript(redis, [key], [ttlSeconds, ...Object.entries(fields).flat()])
+      await deliverOrUndo(mailer, metrics, 'magic-link',
+        { to: email, ...crossDeviceEmail({ purpose, link: `${approveUrl}?token=${token}`, ttlSeconds, device, place }) },
+        async () => await Promise.all([redis.del(key), throttle.returnEmailSlot(slot)]))
+      return { requestId, deviceSecret, matchNumber: match, expiresIn: ttlSeconds }
+    },
+
+    /** What the approval page shows for a link; null for an unknown, expired or malformed one. Changes nothing. */
+    async inspectLink (token: string): Promise<ApprovalView | null> {
+      const found = await requestOfLink(token)
+      if (found === null) return null
+      const { requestId, record } = found
+      return {
+        requestId,
+        email: record.e!,
+        purpose: record.p as CrossDevicePurpose,
+        device: record.d!,
+        place: record.ip!,
+        createdAt: Number(record.c),
+        choices: record.ch!.split(',').map(Number),
+        state: record.st === 'pending' ? 'pending' : 'answered'
+      }
+    },
+
+    /**
+     * Approves (with the number picked) or denies a pending request, at most once. A wrong number
+     * denies for good. Approving a signup request creates the account first (name required).
+     * The approving device gets a session of its own only when it asks (`signInHere`).
+     */
+    async decide (token: string, decision: Decision, approver: ClientInfo): Promise<DecisionResult> {
+      const found = await requestOfLink(token)
+      if (found === null) return { result: 'gone' }
+      const { requestId, record } = found
+      if (record.st !== 'pending') return { result: 'answered' }
+      const rightNumber = decision.kind === 'approve' && String(decision.choice) === record.m
+      if (rightNumber && record.p === 'signup') await createReservedAccount(record, decision.name)
+
+      const choice = decision.kind === 'approve' ? String(decision.choice) : ''
+      const result = await decideScript(redis, [redisKeys.crossDeviceRequest(requestId)], [hashToken(token), decision.kind, choice, channel, requestId])
+      if (result !== 'approved') return { result: result as 'denied' | 'wrong-number' | 'answered' | 'gone' }
+      const signedIn = decision.kind === 'approve' && decision.signInHere === true ? await signIn(record.u!, approver) : null
+      return { result: 'approved', signedIn }
+    },
+
+    /**
+     * The request's state for the holder of its device secret. With `claim`, an approved request
+     * hands its session to exactly one caller (and is gone after); without, it is only reported.
+     * An unknown request, a wrong secret, an expired or an already claimed request are all 'gone'.
+     */
+    async outcome (requestId: string, deviceSecret: string, { claim, client }: { claim: boolean, client: ClientInfo }): Promise<CrossDeviceOutcome> {
+      const key = redisKeys.crossDeviceRequest(requestId)
+      const reply = await outcomeScript(redis, [key], [hashToken(deviceSecret), claim ? 'claim' : 'peek', channel, requestId])
+      const [state, a = '', b = '', c = '', d = ''] = reply
+      if (state === 'pending') return { state, matchNumber: Number(b), email: d, expiresAt: Number(c) + ttlSeconds * 1000 }
+      if (state === 'denied') return { state, reason: a === 'wrong-number' ? 'wrong-number' : 'denied' }
+      if (state === 'approved') return { state, signedIn: null }
+      if (state !== 'claimed') return { state: 'gone' }
+
+      try {
+        const signedIn = await signIn(a, client)
+        if (signedIn === null) return { state: 'gone' } // the account was deleted meanwhile
+        await failureCeiling.recordSuccess(addressKey(b))
+        return { state: 'approved', signedIn }
+      } catch (error) {
+        if (!isFinalAnswer(error)) await unclaimScript(redis, [key], [channel, requestId]).catch(() => {})
+        throw error
+      }
+    }
+  }
+}
+
+export type CrossDeviceService = ReturnType<typeof createCrossDeviceService>

@@ -118,7 +118,7 @@ t.test('answers people can read: the field and the rule in words, what to send o
   const app = await buildApp(t, stack)
   const cases: Array<[InjectOptions, string, string]> = [
     [{ method: 'POST', url: '/auth/magic-link', payload: { email: 'ada at example.com' } }, 'email must be one address like ada@example.com', 'body.email'],
-    [{ method: 'POST', url: '/auth/magic-link', payload: { email: 'ada@example.com', role: 'admin' } }, 'unknown property `role` (allowed: email, redirectTo)', 'body.role'],
+    [{ method: 'POST', url: '/auth/magic-link', payload: { email: 'ada@example.com', role: 'admin' } }, 'unknown property `role` (allowed: email, redirectTo, crossDevice)', 'body.role'],
     [{ method: 'POST', url: '/auth/otp/verify', payload: { email: 'ada@example.com', code: 42917 } }, 'code must be a string', 'body.code'],
     [{ method: 'POST', url: '/auth/otp/verify', payload: { email: 'ada@example.com' } }, 'code is required', 'body.code'],
     [{ method: 'GET', url: '/auth/magic-link/verify?token=abc&utm_source=mail' }, 'unknown property `utm_source` (allowed: token)', 'querystring.utm_source'],

@@ -31,7 +31,7 @@ const here = join(dirname(fileURLToPath(import.meta.url)), '..')
 const [scenarioArg = 'all', rootArg = here, capArg = '720'] = process.argv.slice(2)
 const root = resolve(rootArg)
 const capMs = Number(capArg) * 1000
-const sleep = async (ms: number) => await new Promise((done) => setTimeout(done, ms))
+const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A redis-server with the DEBUG command enabled (for DEBUG RELOAD), nothing persisted by itself. */
 async function startRedis () {

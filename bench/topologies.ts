@@ -125,6 +125,7 @@ console.log(`# Latchkey on Redis Cluster and Sentinel — ${machine()}\n`)
   let running = true
   const origin = performance.now()
   const load = (async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- set to false when the measurement ends
     for (let i = 0; running; i++) {
       const target = i % 2 === 0 ? one! : two!
       const [read, write] = await Promise.all([
@@ -146,7 +147,7 @@ console.log(`# Latchkey on Redis Cluster and Sentinel — ${machine()}\n`)
     if (ports.every((port) => port === to)) bothOnNew = performance.now() - origin
     else await sleep(20)
   }
-  const { master: _newMaster, replica: old } = await sentinel.roles()
+  const { replica: old } = await sentinel.roles()
   while ((await old.admin.call('ROLE').catch(() => ['?']) as string[])[0] !== 'slave') await sleep(200)
   const demotedAt = performance.now() - origin
   await sleep(500)

@@ -12,7 +12,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       summary: 'Liveness: the process answers',
       description: 'Checks no dependency: 200 as long as the process serves requests. Not rate limited.',
-      response: { 200: Type.Object({ status: Type.Literal('ok') }), ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' }) }
+      response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up' }), ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' }) }
     }
   }, async () => ({ status: 'ok' as const }))
 
@@ -25,8 +25,12 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         'not a Sentinel); on a Redis Cluster the cluster state must be ok and every master owning slots must answer; ' +
         'MongoDB must have a writable primary. 503 names what is wrong. Not rate limited.',
       response: {
-        200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), Type.String()) }),
-        ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` saying which dependency failed and `message` what is wrong' })
+        200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), Type.String(), { examples: [{ redis: 'ok', mongodb: 'ok' }] }) }, {
+          description: 'Redis and MongoDB can both serve requests'
+        }),
+        ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` saying which dependency failed and `message` what is wrong' }, {
+          checks: Type.Record(Type.String(), Type.String(), { examples: [{ redis: 'failed', mongodb: 'ok' }] })
+        })
       }
     }
   }, async (_request, reply) => {
@@ -59,7 +63,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async (_request, reply) => {
-    return await reply.type('text/plain; version=0.0.4; charset=utf-8').send(fastify.metrics.render())
+    return await reply.type('text/plain; version=0.0.4; charset=utf-8').send(await fastify.metrics.render())
   })
 }
 

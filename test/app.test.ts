@@ -1,4 +1,4 @@
-import type { InjectOptions } from 'fastify'
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { bearer, buildApp, codeFrom, json, signUp, startStack, tokenFrom, uniqueEmail } from './helper.js'
 
@@ -95,16 +95,100 @@ t.test('tokens, codes, passwords and Authorization headers never reach the logs'
   t.ok(lines.length > 10, `captured ${lines.length} log lines`)
   t.match(log, /\/auth\/magic-link\/verify\?\[redacted\]/, 'URLs are logged without their query string')
   for (const [name, secret] of Object.entries({
-    token, password, accessToken: signup.accessToken, refreshToken: signup.refreshToken,
-    rotatedAccess: refreshed.accessToken, rotatedRefresh: refreshed.refreshToken,
-    cookie: 'cookie-secret-value', wrongPassword: 'wrong-password-value', badJwt: 'not.a-valid.jwt-value',
-    codeAccess: byCode.accessToken, codeRefresh: byCode.refreshToken
+    token,
+    password,
+    accessToken: signup.accessToken,
+    refreshToken: signup.refreshToken,
+    rotatedAccess: refreshed.accessToken,
+    rotatedRefresh: refreshed.refreshToken,
+    cookie: 'cookie-secret-value',
+    wrongPassword: 'wrong-password-value',
+    badJwt: 'not.a-valid.jwt-value',
+    codeAccess: byCode.accessToken,
+    codeRefresh: byCode.refreshToken
   })) {
     t.notOk(log.includes(secret), `no ${name} in the logs`)
   }
   for (const [name, digits] of Object.entries({ code, wrongCode })) {
     t.notMatch(log, new RegExp(`(?<![0-9])${digits}(?![0-9])`), `no ${name} in the logs`)
   }
+})
+
+t.test('answers people can read: the field and the rule in words, what to send on a 415', async (t) => {
+  const app = await buildApp(t, stack)
+  const cases: Array<[InjectOptions, string, string]> = [
+    [{ method: 'POST', url: '/auth/magic-link', payload: { email: 'ada at example.com' } }, 'email must be one address like ada@example.com', 'body.email'],
+    [{ method: 'POST', url: '/auth/magic-link', payload: { email: 'ada@example.com', role: 'admin' } }, 'unknown property `role` (allowed: email, redirectTo, crossDevice)', 'body.role'],
+    [{ method: 'POST', url: '/auth/otp/verify', payload: { email: 'ada@example.com', code: 42917 } }, 'code must be a string', 'body.code'],
+    [{ method: 'POST', url: '/auth/otp/verify', payload: { email: 'ada@example.com' } }, 'code is required', 'body.code'],
+    [{ method: 'GET', url: '/auth/magic-link/verify?token=abc&utm_source=mail' }, 'unknown property `utm_source` (allowed: token)', 'querystring.utm_source'],
+    [{ method: 'POST', url: '/auth/signup', payload: { email: 'ada@example.com', name: 'Ada' } }, 'token is required, in the query string or the body', 'querystring.token']
+  ]
+  for (const [request, message, field] of cases) {
+    const response = await app.inject(request)
+    t.same(json(response), { statusCode: 400, code: 'VALIDATION_FAILED', error: 'Bad Request', message, field }, `${request.method} ${request.url}: ${message}`)
+  }
+
+  const text = await app.inject({ method: 'POST', url: '/auth/otp', headers: { 'content-type': 'text/plain' }, payload: 'ada@example.com' })
+  t.equal(text.statusCode, 415)
+  t.match(json(text), { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'Unsupported Media Type: send Content-Type: application/json' })
+})
+
+t.test('every 429 says the wait in the body as well as in Retry-After', async (t) => {
+  const app = await buildApp(t, stack, { RATE_LIMIT_AUTH: '2', RATE_LIMIT_BEARER: '1', RATE_LIMIT_ADDRESS: '1', RATE_LIMIT_GLOBAL: '1' })
+  const sameWait = (response: LightMyRequestResponse, code: string, name: string): void => {
+    const body = json(response)
+    t.equal(response.statusCode, 429, `${name}: 429`)
+    t.equal(body.code, code, `${name}: ${code}`)
+    t.ok(Number.isInteger(body.retryAfter) && body.retryAfter > 0, `${name}: retryAfter ${body.retryAfter} in the body`)
+    t.equal(response.headers['retry-after'], String(body.retryAfter), `${name}: the same wait as Retry-After`)
+    t.match(body.message, /try again in \d+ (second|minute|hour)s?\b/, `${name}: "${body.message}"`)
+  }
+
+  // Each part from its own client address: the limits count in the Redis every app of this file shares.
+  const email = uniqueEmail('wait')
+  const ask = { method: 'POST' as const, url: '/auth/otp', payload: { email }, remoteAddress: '192.0.2.1' }
+  await app.inject(ask)
+  sameWait(await app.inject(ask), 'EMAIL_RATE_LIMITED', 'email cooldown')
+  sameWait(await app.inject(ask), 'RATE_LIMITED', 'sign-in limit per IP')
+
+  const other = { remoteAddress: '192.0.2.7' }
+  const guess = { method: 'POST' as const, url: '/auth/login', payload: { email, password: 'not the password' }, ...other }
+  await app.inject(guess)
+  sameWait(await app.inject(guess), 'RATE_LIMITED', 'per-address limit')
+
+  const signedIn = await signUpFrom(app, '198.51.100.9')
+  await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(signedIn), remoteAddress: '198.51.100.10' })
+  sameWait(await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(signedIn), remoteAddress: '198.51.100.10' }), 'RATE_LIMITED', 'Bearer limit per instance')
+
+  await app.inject({ method: 'GET', url: '/', remoteAddress: '203.0.113.5' })
+  sameWait(await app.inject({ method: 'GET', url: '/', remoteAddress: '203.0.113.5' }), 'RATE_LIMITED', 'global limit per IP')
+})
+
+/** Signs up through the code flow from one address and returns the access token. */
+async function signUpFrom (app: FastifyInstance, remoteAddress: string): Promise<string> {
+  const email = uniqueEmail('waiter')
+  await app.inject({ method: 'POST', url: '/auth/otp', payload: { email }, remoteAddress })
+  const code = codeFrom(await stack.smtp.waitForMail(email))
+  return json(await app.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email, code }, remoteAddress })).accessToken
+}
+
+t.test('503 EMAIL_UNAVAILABLE: Retry-After, and one warn line naming the SMTP cause without the address', async (t) => {
+  const lines: string[] = []
+  const app = await buildApp(t, stack, { LOG_LEVEL: 'info' }, { logStream: { write: (line: string) => { lines.push(line) } } })
+  t.teardown(() => { stack.smtp.setMode('accept') })
+  stack.smtp.setMode('reject-recipient')
+  const email = uniqueEmail('bounced')
+  const response = await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
+  t.equal(response.statusCode, 503)
+  t.equal(json(response).code, 'EMAIL_UNAVAILABLE')
+  t.equal(response.headers['retry-after'], '30', 'Retry-After, as on every 503')
+
+  const warnings = lines.map((line) => JSON.parse(line)).filter((entry) => entry.level === 40 && entry.msg === 'email could not be sent')
+  t.equal(warnings.length, 1, 'one warn line')
+  t.match(warnings[0]?.smtp, /550.*Recipient address rejected/, `the cause: ${warnings[0]?.smtp}`)
+  t.notOk(lines.join('').includes(email), 'the address is in no log line')
+  t.notOk(lines.join('').includes(email.split('@')[0]!), 'not even its local part')
 })
 
 t.test('SPEC 8b: every query string is closed: an unknown parameter is a 400 on every route that declares none', async (t) => {

@@ -178,7 +178,7 @@ t.test('15.8: Redis error replies describing its state are a 503 with Retry-Afte
   await admin.config('SET', 'busy-reply-threshold', '5000')
 
   t.equal((await app.inject(me)).statusCode, 200, 'back to normal')
-  t.ok(app.metrics.value('latchkey_dependency_errors_total', { dependency: 'redis' }) >= 6, 'each counted as a Redis outage')
+  t.ok(await app.metrics.value('latchkey_dependency_errors_total', { dependency: 'redis' }) >= 6, 'each counted as a Redis outage')
 })
 
 t.test('15.8: error logs carry no address or secret, though Redis errors carry their command\'s arguments', async (t) => {

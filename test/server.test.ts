@@ -60,4 +60,10 @@ t.test('graceful shutdown: in-flight requests finish, then the process exits cle
   if (code !== 0) t.comment(output)
   t.match(output, /shutting down/, 'and said so')
   await t.rejects(fetch(`${base}/health`), 'no longer listening')
+
+  const lines = output.trim().split('\n')
+  t.same(lines.filter((line) => { try { JSON.parse(line); return false } catch { return true } }), [], 'production logs are JSON, one object a line')
+  const health = lines.map((line) => JSON.parse(line)).filter((entry) => entry.req?.url === '/health')
+  t.equal(health.length, 1, 'one line per request')
+  t.match(health[0], { level: 30, msg: /^GET \/health 200 [0-9.]+ ms$/, res: { statusCode: 200 }, responseTime: Number })
 })

@@ -52,6 +52,7 @@ export default fp(async function dataLossWatch (fastify, opts: DataLossWatchOpti
         } catch {
           // Redis or MongoDB cannot answer: requests already get 503; the next pass tries again.
         }
+        // eslint-disable-next-line no-unmodified-loop-condition -- both are set by other callbacks meanwhile
       } while (again && !closing)
     })()
     try {

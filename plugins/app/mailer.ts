@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { createMemoryMailer, createSmtpMailer, type CapturedMail, type Mailer } from '../../services/email/mailer.js'
+import { createMemoryMailer, createSmtpMailer, MailDeliveryError, type CapturedMail, type Mailer } from '../../services/email/mailer.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,7 +17,20 @@ export default fp(async function mailerPlugin (fastify) {
     fastify.decorate('mailer', outbox)
     fastify.decorate('devOutbox', outbox)
   } else {
-    fastify.decorate('mailer', createSmtpMailer({ url: SMTP_URL, from: MAIL_FROM, timeoutMs: SMTP_TIMEOUT }))
+    const smtp = createSmtpMailer({ url: SMTP_URL, from: MAIL_FROM, timeoutMs: SMTP_TIMEOUT })
+    fastify.decorate('mailer', {
+      // Whoever catches the failure (the error handler, a page), the cause is logged once, here,
+      // without the recipient's address; the client gets 503 EMAIL_UNAVAILABLE with Retry-After.
+      async send (mail) {
+        try {
+          await smtp.send(mail)
+        } catch (error) {
+          if (error instanceof MailDeliveryError) fastify.log.warn({ smtp: error.message }, 'email could not be sent')
+          throw error
+        }
+      },
+      close: () => { smtp.close() }
+    } satisfies Mailer)
     fastify.decorate('devOutbox', null)
   }
   fastify.addHook('onClose', async () => { fastify.mailer.close() })

@@ -1,6 +1,8 @@
-import swagger from '@fastify/swagger'
+import swagger, { type SwaggerTransform } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import type { FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
+import { errors } from '../../routes/error-responses.js'
 
 /**
  * OpenAPI 3 built from the route schemas (TypeBox), served at /openapi.json, with Swagger UI at
@@ -10,8 +12,36 @@ import fp from 'fastify-plugin'
 export const DOCS_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
   "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+type DocumentedSchema = FastifySchema & { tags?: string[], security?: Array<Record<string, unknown>>, consumes?: string[], response?: Record<string, unknown> }
+
+const RATE_LIMITED = 'RATE_LIMITED: too many requests from this client (per IP through Redis; per instance on Bearer routes)'
+
+/** A 429 where the route can answer one: with RATE_LIMITED among its codes, unless it answers with a page. */
+function withRateLimited (response: Record<string, unknown> = {}): Record<string, unknown> {
+  const documented = response[429] as { description?: string, content?: Record<string, unknown> } | undefined
+  if (documented?.content !== undefined) return response
+  if (documented?.description?.includes('RATE_LIMITED') === true) return response
+  const description = documented?.description === undefined ? RATE_LIMITED : `${documented.description}; ${RATE_LIMITED}`
+  return { ...response, ...errors({ 429: description }) }
+}
+
+/**
+ * What the route schemas leave to the documentation, from what each route really does: every
+ * route behind a rate limit (the global per-IP one unless it opts out, or the per-instance one on
+ * Bearer routes) documents its 429, and the pages' forms are documented as form posts.
+ */
+const documentRoute: SwaggerTransform<DocumentedSchema> = ({ schema, url, route }) => {
+  if (schema === undefined || schema === null || (schema as { hide?: boolean }).hide === true) return { schema, url }
+  const documented: DocumentedSchema = { ...schema }
+  const bearer = schema.security?.some((requirement) => 'bearerAuth' in requirement) === true
+  if (bearer || (route.config as { rateLimit?: unknown } | undefined)?.rateLimit !== false) documented.response = withRateLimited(schema.response)
+  if (schema.tags?.includes('pages') === true && schema.body !== undefined) documented.consumes = ['application/x-www-form-urlencoded']
+  return { schema: documented, url }
+}
+
 export default fp(async function swaggerPlugin (fastify) {
   await fastify.register(swagger, {
+    transform: documentRoute as SwaggerTransform,
     openapi: {
       openapi: '3.0.3',
       info: {

@@ -25,7 +25,7 @@ const HEARTBEAT_MS = 15_000
 const secretFormat = new RegExp(DEVICE_SECRET_PATTERN)
 
 const RequestParams = Type.Object({
-  id: Type.String({ pattern: REQUEST_ID_PATTERN, description: 'requestId from POST /auth/magic-link with crossDevice: true' })
+  id: Type.String({ pattern: REQUEST_ID_PATTERN, description: 'requestId from POST /auth/magic-link with crossDevice: true', examples: ['Xq3vR8kT2mLp9sW4yB7nHc'] })
 }, { additionalProperties: false })
 
 const DeviceSecretHeaders = Type.Object({
@@ -45,12 +45,12 @@ const Denied = Type.Object({
 
 /** POST /auth/magic-link's 202: `message` always; the rest only with crossDevice: true (for known and unknown addresses alike). */
 export const CrossDeviceAccepted = Type.Object({
-  message: Type.String(),
+  message: Type.String({ examples: ['Check your inbox: if the address can receive mail, a link is on its way.'] }),
   requestId: Type.Optional(Type.String({ description: 'crossDevice: names the request in the wait URLs' })),
   deviceSecret: Type.Optional(Type.String({ description: 'crossDevice: send as X-Device-Secret to wait for the outcome; shown once, never in a URL' })),
   matchNumber: Type.Optional(Type.Integer({ description: 'crossDevice: show it; the person picks it on the approval page' })),
   expiresIn: Type.Optional(Type.Integer({ description: 'crossDevice: seconds until the request expires' }))
-})
+}, { description: 'Accepted: the email is on its way (the same answer whether or not the address has an account)' })
 
 /** The answers of both waits besides their 200. */
 const waitErrors = errors({
@@ -184,10 +184,10 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       headers: DeviceSecretHeaders,
       querystring: Type.Object({
         // Query strings are never coerced (app.ts): digits, read below.
-        wait: Type.Optional(Type.String({ pattern: '^[0-9]{1,2}$', description: `Seconds to wait for a decision, 0 to ${LONG_POLL_MAX_SECONDS} (default 25)` }))
+        wait: Type.Optional(Type.String({ pattern: '^[0-9]{1,2}$', description: `Seconds to wait for a decision, 0 to ${LONG_POLL_MAX_SECONDS} (default 25)`, examples: ['25'] }))
       }, { additionalProperties: false }),
       response: {
-        200: Type.Union([Pending, Approved, Denied]),
+        200: Type.Union([Pending, Approved, Denied], { description: 'pending (call again), approved (the token pair, once) or denied' }),
         ...waitErrors
       }
     }

@@ -1,7 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import cookie from '../../plugins/external/cookie.js'
 import { normalizeEmail } from '../../services/email/email-address.js'
-import { MagicLinkGoneError, ValidationFailedError } from '../../services/infrastructure/errors.js'
+import { MagicLinkGoneError, ValidationFailedError, withExtras } from '../../services/infrastructure/errors.js'
 import { continuePage, linkExpiredPage, signupPage } from '../../views/magic-link.js'
 import { clientInfo } from '../client-info.js'
 import { CrossDeviceAccepted } from './cross-device.js'
@@ -100,9 +100,9 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const { token: bodyToken, email, name, password } = request.body
     const token = bodyToken ?? request.query.token
-    if (token === undefined) throw new ValidationFailedError('token is required, in the query string or the body')
+    if (token === undefined) throw withExtras(new ValidationFailedError('token is required, in the query string or the body'), { body: { field: 'querystring.token' } })
     if (bodyToken !== undefined && request.query.token !== undefined && bodyToken !== request.query.token) {
-      throw new ValidationFailedError('token in the query string and in the body differ')
+      throw withExtras(new ValidationFailedError('token in the query string and in the body differ'), { body: { field: 'body.token' } })
     }
     const signedIn = await fastify.magicLinks.signUpWithMagicLink(token, { email: normalizeEmail(email), name: name.trim(), password }, clientInfo(request))
     return await reply.status(201).send(signedIn)

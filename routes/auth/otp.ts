@@ -1,5 +1,6 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { normalizeEmail } from '../../services/email/email-address.js'
+import { MESSAGE_KEYWORD } from '../../services/infrastructure/validation-messages.js'
 import { clientInfo } from '../client-info.js'
 import { signInLimit } from '../route-options.js'
 import { Accepted, Email, errors, Name, SignedIn } from '../schemas.js'
@@ -7,7 +8,12 @@ import { Accepted, Email, errors, Name, SignedIn } from '../schemas.js'
 const tags = ['one-time code']
 
 /** Exactly six ASCII digits, as a JSON string: no numbers (leading zeros), spaces or other scripts' digits. */
-export const Code = Type.String({ minLength: 6, maxLength: 6, pattern: '^[0-9]{6}$', description: 'The six digits from the email', examples: ['042917'] })
+export const Code = Type.String({
+  pattern: '^[0-9]{6}$',
+  description: 'The six digits from the email',
+  examples: ['042917'],
+  [MESSAGE_KEYWORD]: 'must be the six digits from the email, as a string like "042917"'
+})
 
 const otpRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/otp', {
@@ -40,7 +46,9 @@ const otpRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         'guesses per hour across resends.',
       body: Type.Object({ email: Email, code: Code, name: Type.Optional(Name) }, { additionalProperties: false }),
       response: {
-        200: Type.Object({ ...SignedIn.properties, created: Type.Boolean({ description: 'True when this call created the account' }) }),
+        200: Type.Object({ ...SignedIn.properties, created: Type.Boolean({ description: 'True when this call created the account', examples: [true] }) }, {
+          description: 'Signed in (or signed up: created is true): the user and a token pair'
+        }),
         ...errors({
           400: 'VALIDATION_FAILED',
           401: 'OTP_INVALID (with attemptsRemaining), OTP_EXPIRED',

@@ -17,7 +17,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       // Any string: one that is not a live refresh token (an access JWT, say) is a 401, not a 400.
       body: Type.Object({ refreshToken: Type.String({ description: 'The refresh token from sign-in or the last refresh' }) }, { additionalProperties: false }),
       response: {
-        200: Type.Object(TokenPair),
+        200: Type.Object(TokenPair, { description: 'A new pair; the refresh token sent is dead from now on' }),
         ...errors({ 400: 'VALIDATION_FAILED (not a JSON string)', 401: 'REFRESH_INVALID, REFRESH_REUSED', 503: 'SERVICE_UNAVAILABLE' })
       }
     }
@@ -60,13 +60,13 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Sessions that are neither revoked nor ended, most recently used first; `current` marks the one this token belongs to.',
       response: {
         200: Type.Array(Type.Object({
-          id: Type.String(),
-          createdAt: Type.String({ format: 'date-time' }),
-          lastUsedAt: Type.String({ format: 'date-time' }),
-          userAgent: Type.Union([Type.String(), Type.Null()]),
-          ip: Type.Union([Type.String(), Type.Null()]),
-          current: Type.Boolean({ description: 'The session of the token making this request' })
-        })),
+          id: Type.String({ examples: ['665f1c2e8b3a4d0012345679'] }),
+          createdAt: Type.String({ format: 'date-time', examples: ['2026-11-23T09:30:00.000Z'] }),
+          lastUsedAt: Type.String({ format: 'date-time', examples: ['2026-11-23T09:45:00.000Z'] }),
+          userAgent: Type.Union([Type.String(), Type.Null()], { examples: ['curl/8.5.0'] }),
+          ip: Type.Union([Type.String(), Type.Null()], { examples: ['203.0.113.7'] }),
+          current: Type.Boolean({ description: 'The session of the token making this request', examples: [true] })
+        }), { description: 'Your live sessions, most recently used first' }),
         ...errors(bearerErrors)
       }
     }

@@ -71,7 +71,7 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Shows the number to pick on the other device and updates live (Server-Sent Events; without JavaScript it ' +
         'refreshes every 5 s). Once approved, a load of this page signs this browser in (session cookies, 303 to /account); ' +
         'it reads the device secret from its cookie only.',
-      params: Type.Object({ id: Type.String({ pattern: REQUEST_ID_PATTERN }) }, { additionalProperties: false }),
+      params: Type.Object({ id: Type.String({ pattern: REQUEST_ID_PATTERN, examples: ['Xq3vR8kT2mLp9sW4yB7nHc'] }) }, { additionalProperties: false }),
       response: {
         200: HtmlPage('Waiting (the number to pick), or the denial'),
         303: { description: 'Approved: signed in, to /account' },

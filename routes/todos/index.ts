@@ -1,27 +1,41 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { bearerOnly } from '../route-options.js'
+import { MESSAGE_KEYWORD } from '../../services/infrastructure/validation-messages.js'
 import { BearerSecurity, errors, ObjectIdString } from '../schemas.js'
 
 const Todo = Type.Object({
-  id: Type.String(),
-  title: Type.String(),
-  done: Type.Boolean(),
-  createdAt: Type.String({ format: 'date-time' }),
-  updatedAt: Type.String({ format: 'date-time' })
+  id: Type.String({ examples: ['665f1c2e8b3a4d001234567a'] }),
+  title: Type.String({ examples: ['Buy milk'] }),
+  done: Type.Boolean({ examples: [false] }),
+  createdAt: Type.String({ format: 'date-time', examples: ['2026-11-23T09:30:00.000Z'] }),
+  updatedAt: Type.String({ format: 'date-time', examples: ['2026-11-23T09:30:00.000Z'] })
+}, { description: 'The todo' })
+const Title = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: String.raw`\S`,
+  examples: ['Buy milk'],
+  [MESSAGE_KEYWORD]: 'must contain some text, not only spaces'
 })
-const Title = Type.String({ minLength: 1, maxLength: 200, pattern: String.raw`\S` })
 const Params = Type.Object({ id: ObjectIdString }, { additionalProperties: false })
 const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED', 503: 'SERVICE_UNAVAILABLE' }
 const tags = ['todos']
 
 /** The demo protected resource: each user sees and changes only their own todos. */
 const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.get('/', {
+  // '' (not '/'): the collection is /todos, as the docs, metrics and README name it; /todos/ is a 404 like any other trailing slash.
+  fastify.get('', {
     ...bearerOnly(fastify),
-    schema: { tags, security: BearerSecurity, summary: 'Your todos', description: 'All todos of the signed-in user, oldest first.', response: { 200: Type.Array(Todo), ...errors(bearerErrors) } }
+    schema: {
+      tags,
+      security: BearerSecurity,
+      summary: 'Your todos',
+      description: 'All todos of the signed-in user, oldest first.',
+      response: { 200: Type.Array(Todo, { description: 'Your todos, oldest first' }), ...errors(bearerErrors) }
+    }
   }, async (request) => await fastify.todos.listTodos(request.user.sub))
 
-  fastify.post('/', {
+  fastify.post('', {
     ...bearerOnly(fastify),
     schema: {
       tags,
@@ -29,7 +43,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       summary: 'Add a todo',
       description: 'Creates a todo owned by the signed-in user.',
       body: Type.Object({ title: Title }, { additionalProperties: false }),
-      response: { 201: Todo, ...errors({ 400: 'VALIDATION_FAILED', ...bearerErrors }) }
+      response: { 201: { ...Todo, description: 'The new todo' }, ...errors({ 400: 'VALIDATION_FAILED', ...bearerErrors }) }
     }
   }, async (request, reply) => await reply.status(201).send(await fastify.todos.createTodo(request.user.sub, request.body.title)))
 
@@ -42,7 +56,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Changes the title or done flag of one of your todos; another user\'s todo is a 404.',
       params: Params,
       body: Type.Object({ title: Type.Optional(Title), done: Type.Optional(Type.Boolean()) }, { additionalProperties: false, minProperties: 1 }),
-      response: { 200: Todo, ...errors({ 400: 'VALIDATION_FAILED', 404: 'NOT_FOUND (missing or not yours)', ...bearerErrors }) }
+      response: { 200: { ...Todo, description: 'The todo as it is now' }, ...errors({ 400: 'VALIDATION_FAILED', 404: 'NOT_FOUND (missing or not yours)', ...bearerErrors }) }
     }
   }, async (request) => await fastify.todos.updateTodo(request.user.sub, request.params.id, request.body))
 

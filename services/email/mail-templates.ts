@@ -3,6 +3,9 @@ export interface MailContent {
   subject: string
   text: string
   html: string
+  /** What the email carries, for the development inbox's JSON form (never sent as such). */
+  link?: string
+  code?: string
 }
 
 const escapeHtml = (value: string): string =>
@@ -36,7 +39,7 @@ export function magicLinkEmail ({ purpose, link, ttlSeconds }: { purpose: 'signu
 <p><a href="${escapeHtml(link)}" style="display:inline-block;padding:.6rem 1.2rem;background:#2457c5;color:#fff;border-radius:.4rem;text-decoration:none">${action}</a></p>
 <p>Or paste this address into your browser:<br><code style="word-break:break-all">${escapeHtml(link)}</code></p>
 <p>The link works once and expires in ${minutes(ttlSeconds)}.</p>`)
-  return { subject, text, html }
+  return { subject, text, html, link }
 }
 
 export function otpEmail ({ code, ttlSeconds }: { code: string, ttlSeconds: number }): MailContent {
@@ -50,7 +53,7 @@ export function otpEmail ({ code, ttlSeconds }: { code: string, ttlSeconds: numb
   const html = layout(subject, `<h1 style="font-size:1.25rem">Your sign-in code</h1>
 <p style="font-size:2rem;letter-spacing:.3rem;font-family:ui-monospace,monospace"><strong>${escapeHtml(code)}</strong></p>
 <p>It expires in ${minutes(ttlSeconds)} and works once. Never share this code.</p>`)
-  return { subject, text, html }
+  return { subject, text, html, code }
 }
 
 /** The email of a cross-device sign-in: approve (by picking the number shown on the other screen) or deny. */

@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer'
-import { EmailUnavailableError } from '../infrastructure/errors.js'
+import { EmailUnavailableError, withExtras } from '../infrastructure/errors.js'
 import type { MailContent } from './mail-templates.js'
 import type { Metrics } from '../infrastructure/metrics.js'
 
@@ -20,6 +20,29 @@ export interface Mailer {
 
 export class MailDeliveryError extends Error {
   override name = 'MailDeliveryError'
+}
+
+/** Seconds a client should wait before asking again after a failed send (Retry-After on EMAIL_UNAVAILABLE). */
+export const EMAIL_RETRY_AFTER = 30
+
+/** Anything that looks like an email address, bracketed or not. */
+const ADDRESS = /<?[^\s<>@]+@[^\s<>@]+>?/g
+
+/**
+ * What went wrong on the SMTP side, for the log, without the recipient: nodemailer's error code,
+ * the server's reply code, the command it answered and its reply text with addresses replaced
+ * (a refusal usually quotes the recipient).
+ */
+export function describeSmtpFailure (error: unknown): string {
+  const { code, responseCode, command, response, message } = (error ?? {}) as Record<string, unknown>
+  const parts = [
+    typeof code === 'string' ? code : undefined,
+    typeof responseCode === 'number' ? String(responseCode) : undefined,
+    typeof command === 'string' ? `after ${command.split(' ')[0]}` : undefined
+  ].filter((part) => part !== undefined)
+  const reply = typeof response === 'string' ? response : typeof message === 'string' ? message : ''
+  const text = reply.replace(ADDRESS, '<address>').replace(/\s+/g, ' ').trim().slice(0, 200)
+  return [parts.join(' '), text].filter(Boolean).join(': ') || 'unknown error'
 }
 
 /**
@@ -59,7 +82,7 @@ export function createSmtpMailer ({ url, from, timeoutMs }: { url: string, from:
         ])
       } catch (error) {
         if (error instanceof MailDeliveryError) throw error
-        throw new MailDeliveryError(`SMTP delivery failed: ${(error as { code?: string }).code ?? 'error'}`, { cause: error })
+        throw new MailDeliveryError(`SMTP delivery failed: ${describeSmtpFailure(error)}`, { cause: error })
       } finally {
         clearTimeout(timer)
       }
@@ -97,6 +120,6 @@ export async function deliverOrUndo (mailer: Mailer, metrics: Metrics, kind: 'ma
     if (!(error instanceof MailDeliveryError)) throw error
     metrics.inc('latchkey_emails_total', { kind, result: 'failed' })
     await undo()
-    throw new EmailUnavailableError({ cause: error })
+    throw withExtras(new EmailUnavailableError({ cause: error }), { retryAfter: EMAIL_RETRY_AFTER })
   }
 }

@@ -1,7 +1,10 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+
 /**
- * A small Prometheus registry: labelled counters and one latency histogram, rendered in the text
- * exposition format. Hand-written because the hot path (one counter and one histogram per
- * request) must cost a couple of Map lookups.
+ * Prometheus metrics through prom-client: our counters and the request-latency histogram in one
+ * registry per app, plus the process and runtime figures prom-client collects by default (CPU,
+ * memory and heap, event-loop lag, GC, handles) in one registry per process. The hot path (one
+ * counter and one histogram per request) uses label children resolved once per route and status.
  */
 const counterHelp = {
   latchkey_http_requests_total: 'HTTP requests by method, route and status code',
@@ -14,9 +17,25 @@ const counterHelp = {
   latchkey_revocations_drained_total: 'Revocations whose Redis write had failed, written later from the MongoDB journal'
 } as const
 
+/** The label names of each counter (Prometheus declares them with the family). */
+const counterLabels: Record<CounterName, readonly string[]> = {
+  latchkey_http_requests_total: ['method', 'route', 'status'],
+  latchkey_user_cache_total: ['result'],
+  latchkey_emails_total: ['kind', 'result'],
+  latchkey_otp_failures_total: ['reason'],
+  latchkey_revocations_total: ['kind'],
+  latchkey_dependency_errors_total: ['dependency'],
+  latchkey_redis_data_loss_total: ['shard', 'kind'],
+  latchkey_revocations_drained_total: []
+}
+
 const histogramHelp = {
   latchkey_http_request_duration_seconds: 'HTTP request latency by method and route'
 } as const
+
+const histogramLabels: Record<HistogramName, readonly string[]> = {
+  latchkey_http_request_duration_seconds: ['method', 'route']
+}
 
 export type CounterName = keyof typeof counterHelp
 export type HistogramName = keyof typeof histogramHelp
@@ -24,104 +43,76 @@ type Labels = Record<string, string>
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
-interface Series { labels: Labels, value: number }
-interface HistogramSeries { labels: Labels, counts: number[], sum: number, count: number }
-
-const seriesKey = (labels: Labels | undefined): string => labels === undefined ? '' : Object.values(labels).join('\u0001')
-
-const escapeLabel = (value: string): string => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
-const formatLabels = (labels: Labels, extra?: [string, string]): string => {
-  const pairs = Object.entries(labels)
-  if (extra) pairs.push(extra)
-  return pairs.length === 0 ? '' : `{${pairs.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`
+/** Default metrics describe the process, so they are collected once however many apps it runs. */
+let processRegistry: Registry | undefined
+function runtimeRegistry (): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry()
+    collectDefaultMetrics({ register: processRegistry })
+  }
+  return processRegistry
 }
 
 export function createMetrics () {
-  const counters = new Map<CounterName, Map<string, Series>>()
-  const histograms = new Map<HistogramName, Map<string, HistogramSeries>>()
-  const httpSeries = new Map<string, { counter: Series, histogram: HistogramSeries }>()
-
-  function counterSeries (name: CounterName, labels: Labels | undefined): Series {
-    let family = counters.get(name)
-    if (!family) counters.set(name, family = new Map())
-    const key = seriesKey(labels)
-    let series = family.get(key)
-    if (!series) family.set(key, series = { labels: labels ?? {}, value: 0 })
-    return series
-  }
-
-  function histogramSeries (name: HistogramName, labels: Labels | undefined): HistogramSeries {
-    let family = histograms.get(name)
-    if (!family) histograms.set(name, family = new Map())
-    const key = seriesKey(labels)
-    let series = family.get(key)
-    if (!series) family.set(key, series = { labels: labels ?? {}, counts: BUCKETS.map(() => 0), sum: 0, count: 0 })
-    return series
-  }
-
-  function record (series: HistogramSeries, seconds: number): void {
-    for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) series.counts[i]!++
-    series.sum += seconds
-    series.count++
-  }
+  const registry = new Registry()
+  const runtime = runtimeRegistry()
+  const counters = Object.fromEntries(Object.entries(counterHelp).map(([name, help]) => [
+    name, new Counter({ name, help, labelNames: counterLabels[name as CounterName], registers: [registry] })
+  ])) as Record<CounterName, Counter>
+  const histograms = Object.fromEntries(Object.entries(histogramHelp).map(([name, help]) => [
+    name, new Histogram({ name, help, labelNames: histogramLabels[name as HistogramName], buckets: BUCKETS, registers: [registry] })
+  ])) as Record<HistogramName, Histogram>
+  const httpSeries = new Map<string, { count: () => void, observe: (seconds: number) => void }>()
 
   return {
+    /** The Content-Type of render()'s output (text format 0.0.4). */
+    contentType: registry.contentType,
+
     inc (name: CounterName, labels?: Labels, by = 1): void {
-      counterSeries(name, labels).value += by
+      counters[name].inc(labels ?? {}, by)
     },
 
-    /** A handle on one counter series, for hot paths: incrementing it allocates nothing. */
+    /** A handle on one counter series, for hot paths: its labels are resolved once. */
     counter (name: CounterName, labels?: Labels): { inc: () => void } {
-      const series = counterSeries(name, labels)
-      return { inc: () => { series.value++ } }
+      const child = counters[name].labels(labels ?? {})
+      return { inc: () => { child.inc() } }
     },
 
     observe (name: HistogramName, seconds: number, labels?: Labels): void {
-      record(histogramSeries(name, labels), seconds)
+      histograms[name].observe(labels ?? {}, seconds)
     },
 
     /**
-     * The per-request pair (request count and latency), on the hot path: the two series of a
-     * method/route/status are looked up once and kept, so a request costs one Map lookup and no
+     * The per-request pair (request count and latency), on the hot path: the label children of a
+     * method/route/status are resolved once and kept, so a request costs one Map lookup and no
      * label objects.
      */
     httpRequest (method: string, route: string, status: number, seconds: number): void {
       const key = `${method} ${status} ${route}`
-      let pair = httpSeries.get(key)
-      if (pair === undefined) {
-        pair = {
-          counter: counterSeries('latchkey_http_requests_total', { method, route, status: String(status) }),
-          histogram: histogramSeries('latchkey_http_request_duration_seconds', { method, route })
-        }
-        httpSeries.set(key, pair)
+      let series = httpSeries.get(key)
+      if (series === undefined) {
+        const counter = counters.latchkey_http_requests_total.labels({ method, route, status: String(status) })
+        const histogram = histograms.latchkey_http_request_duration_seconds.labels({ method, route })
+        series = { count: () => { counter.inc() }, observe: (seconds) => { histogram.observe(seconds) } }
+        httpSeries.set(key, series)
       }
-      pair.counter.value++
-      record(pair.histogram, seconds)
+      series.count()
+      series.observe(seconds)
     },
 
     /** Current value of one counter series (tests and the bench read it). */
-    value (name: CounterName, labels?: Labels): number {
-      return counters.get(name)?.get(seriesKey(labels))?.value ?? 0
+    async value (name: CounterName, labels: Labels = {}): Promise<number> {
+      const { values } = await counters[name].get()
+      const wanted = Object.entries(labels)
+      const series = values.find((sample) => Object.keys(sample.labels).length === wanted.length &&
+        wanted.every(([label, value]) => sample.labels[label] === value))
+      return series?.value ?? 0
     },
 
-    render (): string {
-      const lines: string[] = []
-      for (const [name, help] of Object.entries(counterHelp) as Array<[CounterName, string]>) {
-        lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`)
-        for (const series of counters.get(name)?.values() ?? []) {
-          lines.push(`${name}${formatLabels(series.labels)} ${series.value}`)
-        }
-      }
-      for (const [name, help] of Object.entries(histogramHelp) as Array<[HistogramName, string]>) {
-        lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`)
-        for (const series of histograms.get(name)?.values() ?? []) {
-          BUCKETS.forEach((bound, i) => lines.push(`${name}_bucket${formatLabels(series.labels, ['le', String(bound)])} ${series.counts[i]}`))
-          lines.push(`${name}_bucket${formatLabels(series.labels, ['le', '+Inf'])} ${series.count}`)
-          lines.push(`${name}_sum${formatLabels(series.labels)} ${series.sum}`)
-          lines.push(`${name}_count${formatLabels(series.labels)} ${series.count}`)
-        }
-      }
-      return lines.join('\n') + '\n'
+    /** The Prometheus text: the runtime figures of the process, then this app's own families. */
+    async render (): Promise<string> {
+      const [process, own] = await Promise.all([runtime.metrics(), registry.metrics()])
+      return `${process}\n${own}`
     }
   }
 }

@@ -156,6 +156,7 @@ export function createCrossDeviceEvents ({ subscriber, channel, now, recheckMs =
             if (done) return
             if (outcome.state !== 'pending') { finish(outcome); return }
             schedule(outcome.expiresAt)
+            // eslint-disable-next-line no-unmodified-loop-condition -- both are set by other callbacks meanwhile
           } while (again && !done)
         } catch {
           finish({ state: 'unavailable' })

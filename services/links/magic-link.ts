@@ -71,6 +71,7 @@ export function createMagicLinkService ({ redis, models, users, sessions, passwo
    */
   function allowedRedirect (redirectTo: string | undefined): string | undefined {
     if (redirectTo === undefined) return undefined
+    // eslint-disable-next-line no-control-regex -- control characters are what it refuses
     if (!URL.canParse(redirectTo, appUrl) || /^\s*[\\/][\\/]/.test(redirectTo) || /[\\\u0000-\u001f]/.test(redirectTo)) throw new RedirectNotAllowedError()
     const target = new URL(redirectTo, appUrl)
     if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new RedirectNotAllowedError()

@@ -271,84 +271,13 @@ t.test('/dev/inbox lists captured mail in development, and does not exist otherw
   t.equal(inbox.statusCode, 200)
   t.equal(inbox.headers['cache-control'], 'no-store')
   t.match(inbox.body, /Finish creating your Latchkey account/)
-  t.match(inbox.body, new RegExp(`<a href="http://latchkey.test/auth/magic-link/verify\\?token=[A-Za-z0-9_-]+">`), 'the link is clickable')
+  t.match(inbox.body, /<a href="http:\/\/latchkey\.test\/auth\/magic-link\/verify\?token=[A-Za-z0-9_-]+">/, 'the link is clickable')
   t.equal(stack.smtp.inbox(email).length, 0, 'nothing went over SMTP')
 
   const test = await buildApp(t, stack)
   t.equal((await test.inject({ method: 'GET', url: '/dev/inbox' })).statusCode, 404, 'not mounted outside development')
   const production = await buildApp(t, stack, { NODE_ENV: 'production' })
   t.equal((await production.inject({ method: 'GET', url: '/dev/inbox' })).statusCode, 404, 'never in production')
-})
-
-t.test('/metrics: Prometheus text with the request, cache, email and revocation counters', async (t) => {
-  const app = await buildApp(t, stack)
-  const email = uniqueEmail('metrics')
-  await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email } })
-  const token = tokenFrom(await stack.smtp.waitForMail(email))
-  const { accessToken } = (await app.inject({ method: 'POST', url: '/auth/signup', payload: { token, email, name: 'M' } })).json()
-  await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
-  await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
-  await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(accessToken) })
-  const coder = uniqueEmail('metrics.otp')
-  await app.inject({ method: 'POST', url: '/auth/otp', payload: { email: coder } })
-  const code = codeFrom(await stack.smtp.waitForMail(coder))
-  await app.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email: coder, code: code === '000000' ? '111111' : '000000' } })
-
-  const metrics = await app.inject({ method: 'GET', url: '/metrics' })
-  t.equal(metrics.statusCode, 200)
-  t.match(metrics.headers['content-type'], /^text\/plain; version=0\.0\.4/)
-  t.equal(metrics.headers['cache-control'], 'no-store', 'never cached by a proxy')
-  const text = metrics.body
-  t.match(text, /latchkey_http_requests_total\{method="POST",route="\/auth\/signup",status="201"\} 1\n/)
-  t.match(text, /latchkey_http_request_duration_seconds_bucket\{method="GET",route="\/auth\/me",le="\+Inf"\} 2\n/)
-  t.match(text, /latchkey_user_cache_total\{result="miss"\} \d+\n/)
-  t.match(text, /latchkey_user_cache_total\{result="hit"\} \d+\n/)
-  t.match(text, /latchkey_emails_total\{kind="magic-link",result="sent"\} 1\n/)
-  t.match(text, /latchkey_revocations_total\{kind="logout"\} 1\n/)
-  t.match(text, /latchkey_emails_total\{kind="otp",result="sent"\} 1\n/)
-  t.match(text, /latchkey_otp_failures_total\{reason="invalid"\} 1\n/)
-  for (const family of ['latchkey_otp_failures_total', 'latchkey_dependency_errors_total', 'latchkey_redis_data_loss_total']) {
-    t.match(text, new RegExp(`# TYPE ${family} counter`), `${family} is declared`)
-  }
-  for (const line of text.trim().split('\n')) {
-    if (!line.startsWith('#')) t.match(line, /^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$/, 'a valid sample line')
-  }
-})
-
-t.test('OpenAPI at /openapi.json: every operation has tags, summary, description and its error responses; /docs UI', async (t) => {
-  const app = await buildApp(t, stack)
-  const response = await app.inject({ method: 'GET', url: '/openapi.json' })
-  t.equal(response.statusCode, 200)
-  const document = response.json()
-  t.match(document, { openapi: /^3\./, info: { title: 'Latchkey' }, components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } } })
-
-  const expected = ['/auth/magic-link', '/auth/magic-link/verify', '/auth/signup', '/auth/me', '/auth/refresh', '/todos/', '/health', '/metrics', '/', '/code', '/account', '/account/logout']
-  for (const path of expected) t.ok(document.paths[path], `${path} is documented`)
-
-  let operations = 0
-  for (const [path, item] of Object.entries<Record<string, any>>(document.paths)) {
-    for (const [method, operation] of Object.entries<any>(item)) {
-      if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue
-      operations++
-      const name = `${method.toUpperCase()} ${path}`
-      t.ok(Array.isArray(operation.tags) && operation.tags.length > 0, `${name} has tags`)
-      t.ok(typeof operation.summary === 'string' && operation.summary.length > 0, `${name} has a summary`)
-      t.ok(typeof operation.description === 'string' && operation.description.length > 0, `${name} has a description`)
-      const statuses = Object.keys(operation.responses ?? {})
-      t.ok(statuses.some((status) => /^[23]/.test(status)), `${name} documents its success`)
-      t.ok(statuses.some((status) => /^[45]/.test(status)), `${name} documents its error responses`)
-      for (const status of statuses) t.ok(operation.responses[status].description, `${name} ${status} is described`)
-    }
-  }
-  t.ok(operations >= 25, `${operations} operations checked`)
-
-  const ui = await app.inject({ method: 'GET', url: '/docs/' })
-  t.equal(ui.statusCode, 200)
-  t.match(ui.body, /swagger-ui/)
-  t.match(ui.headers['content-security-policy'], /style-src 'self' 'unsafe-inline'/, 'the docs UI gets its looser style policy')
-  t.notMatch(ui.headers['content-security-policy'], /script-src[^;]*unsafe/, 'but still no inline scripts')
-  const elsewhere = await app.inject({ method: 'GET', url: '/health' })
-  t.notMatch(elsewhere.headers['content-security-policy'], /unsafe-inline/, 'only on the docs routes')
 })
 
 t.test('invariant 8c: the page flow leaves no token, code, password or cookie in the logs', async (t) => {

@@ -2,12 +2,13 @@ import { simpleParser, type ParsedMail } from 'mailparser'
 import { SMTPServer } from 'smtp-server'
 import { freePort } from './ports.js'
 
-export type SinkMode = 'accept' | 'refuse' | 'hang'
+export type SinkMode = 'accept' | 'refuse' | 'reject-recipient' | 'hang'
 
 /**
  * A real SMTP server, in process, that records what it receives (parsed with mailparser) so tests
  * read links and codes out of the delivered email as a person would. `mode` makes it refuse
- * every message (550) or hang after the DATA command, to test delivery failures.
+ * every message (550), reject the recipient as real servers do (550 quoting the address), or hang
+ * after the DATA command, to test delivery failures.
  */
 export async function startSmtpSink () {
   const port = await freePort()
@@ -22,6 +23,10 @@ export async function startSmtpSink () {
     logger: false,
     closeTimeout: 500,
     disableReverseLookup: true, // no DNS on a test machine: a reverse lookup would cost ~100 ms per message
+    onRcptTo (address, _session, callback) {
+      if (mode !== 'reject-recipient') { callback(); return }
+      callback(Object.assign(new Error(`5.1.1 <${address.address}>: Recipient address rejected: User unknown`), { responseCode: 550 }))
+    },
     onData (stream, _session, callback) {
       if (mode === 'hang') { pending++; stream.resume(); return } // never answer
       const chunks: Buffer[] = []

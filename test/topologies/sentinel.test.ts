@@ -58,6 +58,7 @@ t.test('SENTINEL FAILOVER: both instances follow the new master within seconds, 
   const seen: Array<{ what: string, response: LightMyRequestResponse }> = []
   let running = true
   const load = (async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- set to false when the check ends
     for (let i = 0; running; i++) {
       const app = i % 2 === 0 ? one : two
       const [a, b, c] = await Promise.all([

@@ -56,7 +56,9 @@ t.test('client authentication: the configured secret, compared in constant time,
     t.match(response.headers['www-authenticate'], /^Bearer/)
   }
   const form = await app.inject({
-    method: 'POST', url: '/auth/introspect', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/x-www-form-urlencoded' },
+    method: 'POST',
+    url: '/auth/introspect',
+    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/x-www-form-urlencoded' },
     payload: `token=${accessToken}&token_type_hint=access_token`
   })
   t.equal(json(form).active, true, 'RFC 7662 form encoding is accepted too')

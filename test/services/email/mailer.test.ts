@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createMemoryMailer, createSmtpMailer, MailDeliveryError } from '../../../services/email/mailer.js'
+import { createMemoryMailer, createSmtpMailer, describeSmtpFailure, MailDeliveryError } from '../../../services/email/mailer.js'
 import { freePort } from '../../stack/ports.js'
 import { startSmtpSink } from '../../stack/smtp-sink.js'
 
@@ -44,4 +44,16 @@ t.test('the development outbox keeps the latest messages, newest first', async (
   const outbox = createMemoryMailer({ limit: 2 })
   for (const subject of ['one', 'two', 'three']) await outbox.send({ ...mail, subject })
   t.same(outbox.messages().map((message) => message.subject), ['three', 'two'])
+})
+
+t.test('a refused recipient is described by code, command and reply, with the address taken out', async (t) => {
+  const mailer = createSmtpMailer({ url: sink.url, from: 'no-reply@example.com', timeoutMs: 2_000 })
+  t.teardown(() => { mailer.close(); sink.setMode('accept') })
+  sink.setMode('reject-recipient')
+  const error = await mailer.send(mail).then(() => null, (e: Error) => e)
+  t.type(error, MailDeliveryError)
+  t.match(error?.message, /^SMTP delivery failed: EENVELOPE 550 after RCPT: .*<address>: Recipient address rejected/)
+  t.notOk(String(error?.message).includes('reader'), 'no trace of the recipient')
+  t.equal(describeSmtpFailure({ code: 'ETIMEDOUT' }), 'ETIMEDOUT')
+  t.equal(describeSmtpFailure(undefined), 'unknown error')
 })

@@ -11,11 +11,26 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 t.test('defaults from SPEC §2', async (t) => {
   const config = loadConfig({ JWT_SECRET: secret, SMTP_URL: 'smtp://localhost:1025' })
   t.match(config, {
-    PORT: 3000, HOST: '127.0.0.1', APP_URL: 'http://localhost:3000', REDIS_URL: 'redis://127.0.0.1:6379',
-    MONGODB_URL: 'mongodb://127.0.0.1:27017/latchkey', MAIL_FROM: 'Latchkey <no-reply@localhost>',
-    ACCESS_TOKEN_TTL: 900, REFRESH_TOKEN_TTL: 2592000, MAGIC_LINK_TTL: 900, OTP_TTL: 600, OTP_MAX_ATTEMPTS: 5,
-    EMAIL_COOLDOWN: 60, EMAIL_HOURLY_LIMIT: 5, OTP_ADDRESS_BUDGET: 10, REFRESH_REUSE_GRACE: 10,
-    SMTP_TIMEOUT: 10000, REDIS_TIMEOUT: 500, TRUST_PROXY: 'false', LOG_LEVEL: 'info', NODE_ENV: 'production'
+    PORT: 3000,
+    HOST: '127.0.0.1',
+    APP_URL: 'http://localhost:3000',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    MONGODB_URL: 'mongodb://127.0.0.1:27017/latchkey',
+    MAIL_FROM: 'Latchkey <no-reply@localhost>',
+    ACCESS_TOKEN_TTL: 900,
+    REFRESH_TOKEN_TTL: 2592000,
+    MAGIC_LINK_TTL: 900,
+    OTP_TTL: 600,
+    OTP_MAX_ATTEMPTS: 5,
+    EMAIL_COOLDOWN: 60,
+    EMAIL_HOURLY_LIMIT: 5,
+    OTP_ADDRESS_BUDGET: 10,
+    REFRESH_REUSE_GRACE: 10,
+    SMTP_TIMEOUT: 10000,
+    REDIS_TIMEOUT: 500,
+    TRUST_PROXY: 'false',
+    LOG_LEVEL: 'info',
+    NODE_ENV: 'production'
   })
   t.same(redirectOrigins(config), ['http://localhost:3000'], "REDIRECT_ALLOWLIST defaults to APP_URL's origin")
 })

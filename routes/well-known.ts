@@ -31,7 +31,7 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'RFC 7517 key set of every published signing key: the current one, a successor published ahead of its use, and ' +
         'retired ones still inside their grace period. Resource servers verify access tokens with it (pin the algorithm; pick the key by `kid`). ' +
         `Cacheable (${cacheControl}). Only with JWT_ALGORITHM EdDSA or ES256: with HS256 there is no public key and this is a 404.`,
-      response: { 200: Type.Object({ keys: Type.Array(Jwk) }), ...errors({ 404: 'NOT_FOUND (JWT_ALGORITHM is HS256)' }) }
+      response: { 200: Type.Object({ keys: Type.Array(Jwk) }, { description: 'The published public keys (current, next, and retired ones still in their grace period)' }), ...errors({ 404: 'NOT_FOUND (JWT_ALGORITHM is HS256)' }) }
     }
   }, async (_request, reply) => {
     const jwks = fastify.accessTokens.jwks()

@@ -53,7 +53,7 @@ const introspectRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           jti: Type.Optional(Type.String()),
           iat: Type.Optional(Type.Integer()),
           exp: Type.Optional(Type.Integer())
-        }, { additionalProperties: false }),
+        }, { additionalProperties: false, description: 'The token\'s state: `active: true` with its claims, or only `active: false`' }),
         ...errors({ 400: 'VALIDATION_FAILED', 401: 'CLIENT_UNAUTHORIZED', 404: 'NOT_FOUND (INTROSPECTION_SECRET unset)', 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' })
       }
     }

@@ -105,7 +105,8 @@ t.test('error responses: one example per code, with only the fields that code ha
 })
 
 t.test('429 is documented wherever a limit applies; page forms are documented as form posts', async (t) => {
-  const unlimited = new Set(['GET /health', 'GET /ready', 'GET /metrics'])
+  // The JWKS is served from memory and meant to be cached by anyone: not rate limited either.
+  const unlimited = new Set(['GET /health', 'GET /ready', 'GET /metrics', 'GET /.well-known/jwks.json'])
   for (const { name, path, operation } of operations) {
     if (unlimited.has(name) || path.startsWith('/assets/')) t.notOk(operation.responses['429'], `${name} is not rate limited`)
     else t.ok(operation.responses['429'], `${name} documents 429`)

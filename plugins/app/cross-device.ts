@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { RedisClient } from '../../services/infrastructure/redis-client.js'
+import { duplicateClient, type RedisClient } from '../../services/infrastructure/redis-client.js'
 import { redisKeys } from '../../services/infrastructure/redis-keys.js'
 import { createCrossDeviceService } from '../../services/links/cross-device.js'
 import { createCrossDeviceEvents, type CrossDeviceEventsOptions } from '../../services/links/cross-device-events.js'
@@ -26,7 +26,7 @@ export default fp(async function crossDevicePlugin (fastify, opts: CrossDeviceOp
   const { config, clock, metrics } = fastify
   const redis: RedisClient = fastify.redis
 
-  const subscriber = redis.duplicate()
+  const subscriber = duplicateClient(redis)
   let lastError = ''
   const events = createCrossDeviceEvents({
     subscriber,

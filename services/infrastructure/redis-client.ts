@@ -1,4 +1,4 @@
-import type { Cluster, Redis } from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
 
 /**
  * The Redis client services are given: one node (or a Sentinel-managed master) is a `Redis`, a
@@ -6,3 +6,7 @@ import type { Cluster, Redis } from 'ioredis'
  * touches together shares one hash tag (services/infrastructure/redis-keys.ts), so either works.
  */
 export type RedisClient = Redis | Cluster
+
+/** A new connection with the same options (a subscriber, say): `duplicate()` of either kind. */
+export const duplicateClient = (client: RedisClient): RedisClient =>
+  client instanceof Cluster ? client.duplicate() : client.duplicate()

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { mongoCommandsDuring, redisCommandsDuring } from '../counters.js'
+import { approvalTokenFrom, askCrossDevice, choicesOf, secretHeader } from '../cross-device.js'
 import { bearer, buildApp, codeFrom, json, signUp, testConfig, tokenFrom, uniqueEmail, type SignedInUser, type Stack } from '../helper.js'
+import { browser, csrfOf } from '../routes/pages/page-client.js'
 
 /** A clock both instances share, that a test can move forward (the refresh grace window). */
 export function sharedClock () {
@@ -14,8 +16,10 @@ export function sharedClock () {
 export async function twoInstances (t: Test, stack: Stack, redisUrl: string, overrides: Record<string, string> = {}) {
   const clock = sharedClock()
   const config = testConfig(stack, { REDIS_URL: redisUrl, EMAIL_COOLDOWN: '0', ...overrides })
-  const one = await buildApp(t, stack, {}, { config, clock })
-  const two = await buildApp(t, stack, {}, { config, clock })
+  // Waits re-read their request only once an hour: only a message through Redis pub/sub ends them early.
+  const crossDevice = { recheckMs: 3_600_000 }
+  const one = await buildApp(t, stack, {}, { config, clock, crossDevice })
+  const two = await buildApp(t, stack, {}, { config, clock, crossDevice })
   return { one, two, clock }
 }
 
@@ -33,7 +37,8 @@ export async function signInByLink (asked: FastifyInstance, consumed: FastifyIns
 
 /**
  * The core flows, each crossing two instances: link signup, code sign-in, refresh with reuse
- * detection, logout and logout-all, and the cost of a cached Bearer request. Run on every Redis
+ * detection, logout and logout-all, cross-device approval (heard through pub/sub), and the cost
+ * of a cached Bearer request. Run on every Redis
  * topology (single node, cluster, Sentinel). `commandsOf` are the data nodes whose INFO
  * commandstats count the commands a request causes (every master of a cluster).
  */
@@ -105,6 +110,25 @@ export async function coreFlows (t: Test, stack: Stack, redisUrl: string, comman
     const fourth = await signInByLink(one, one, stack, first.user.email)
     t.equal((await two.inject({ method: 'DELETE', url: '/auth/me', headers: bearer(fourth.accessToken) })).statusCode, 204, 'account deleted on two')
     t.equal(json(await me(one, fourth.accessToken)).code, 'TOKEN_REVOKED', 'refused on one')
+  })
+
+  await t.test('cross-device: the desktop waits on one instance, the phone approves on the other (pub/sub)', async (t) => {
+    const { user } = await signUp(one, stack)
+    const before = stack.smtp.inbox(user.email).length
+    const ticket = await askCrossDevice(one, user.email)
+    const token = approvalTokenFrom(await stack.smtp.waitForMail(user.email, { count: before + 1 }))
+    // The desktop's long-poll is held by instance one (re-read hourly): only a message through Redis
+    // pub/sub can end it with the approval before its 25 s are up.
+    const waiting = one.inject({ method: 'GET', url: `/auth/magic-link/requests/${ticket.requestId}/outcome?wait=25`, headers: secretHeader(ticket.deviceSecret) })
+    const phone = browser(two)
+    const page = await phone.request({ method: 'GET', url: `/auth/magic-link/approve?token=${token}` })
+    t.ok(choicesOf(page.body).includes(ticket.matchNumber), 'the phone is offered the number the desktop shows')
+    const approved = await phone.submit('/auth/magic-link/approve', { csrf: csrfOf(page.body), token, choice: String(ticket.matchNumber) })
+    t.equal(approved.statusCode, 200)
+    const outcome = await waiting
+    t.equal(outcome.statusCode, 200)
+    t.match(json(outcome), { status: 'approved', user: { id: user.id }, accessToken: String, refreshToken: String })
+    t.equal((await me(two, json(outcome).accessToken)).statusCode, 200, 'the desktop\'s new token works on the other instance')
   })
 
   await t.test('a cached Bearer request: one Redis command, no MongoDB query', async (t) => {

@@ -5,11 +5,11 @@
  * followed on instance A while instance B decides it; the script's PUBLISH on that master must
  * reach A's subscriber, which is connected to another master.
  *
- * The app itself accepts cluster URLs once the topology work (issue 11) is merged; until then the
- * services are wired here the way plugins/app/services.ts and plugins/app/cross-device.ts wire them.
+ * The services are wired here the way plugins/app/services.ts and plugins/app/cross-device.ts wire
+ * them, on the app's own cluster client, so a test can pick which master a request lands on; the
+ * same flow through two whole app instances runs in test/topologies/ (core flows, every topology).
  */
 import { randomBytes } from 'node:crypto'
-import { Cluster } from 'ioredis'
 import t from 'tap'
 import { createFailureCeiling } from '../../../services/accounts/failure-ceiling.js'
 import { createUserService } from '../../../services/accounts/users.js'
@@ -17,7 +17,7 @@ import { createAddressKeyer } from '../../../services/email/email-address.js'
 import { createEmailThrottle } from '../../../services/email/email-throttle.js'
 import { createSmtpMailer } from '../../../services/email/mailer.js'
 import { createMetrics } from '../../../services/infrastructure/metrics.js'
-import type { RedisClient } from '../../../services/infrastructure/redis-client.js'
+import { duplicateClient } from '../../../services/infrastructure/redis-client.js'
 import { redisKeys } from '../../../services/infrastructure/redis-keys.js'
 import { createCrossDeviceService, type CrossDeviceOutcome } from '../../../services/links/cross-device.js'
 import { createCrossDeviceEvents, type FinalStep } from '../../../services/links/cross-device-events.js'
@@ -26,6 +26,7 @@ import { createRevocationService } from '../../../services/sessions/revocation.j
 import { createSessionService } from '../../../services/sessions/sessions.js'
 import { deriveKey } from '../../../services/tokens/token-crypto.js'
 import { connectMongo } from '../../../plugins/external/mongoose.js'
+import { connectRedis, createRedisClient } from '../../../plugins/external/redis.js'
 import { approvalTokenFrom } from '../../cross-device.js'
 import { uniqueEmail } from '../../helper.js'
 import { startFerretDb } from '../../stack/ferretdb.js'
@@ -42,23 +43,12 @@ t.teardown(async () => { await connection.close() })
 const models = createModels(connection)
 await ensureIndexes(models)
 
-/** A fail-fast Cluster client like the app's (no offline queue, bounded commands, reconnect forever). */
-function clusterClient (): Cluster {
-  return new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })), {
-    enableOfflineQueue: false,
-    enableAutoPipelining: true,
-    lazyConnect: true,
-    scaleReads: 'master',
-    clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
-    redisOptions: { commandTimeout: 500, connectTimeout: 1_000, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false }
-  })
-}
-
 /** One app instance's worth of services on its own cluster connections. */
 async function instance () {
-  const redis = clusterClient()
+  // The app's own client for a redis+cluster:// URL (plugins/external/redis.ts).
+  const redis = createRedisClient({ REDIS_URL: cluster.url, REDIS_TIMEOUT: 500 })
   redis.on('error', () => {})
-  await redis.connect()
+  await connectRedis(redis, cluster.url)
   const metrics = createMetrics()
   const users = createUserService({ models })
   const revocation = createRevocationService({ redis, models, clock, metrics, accessTokenTtl: 900, userCacheTtl: 600 })
@@ -78,7 +68,7 @@ async function instance () {
     clock,
     metrics
   })
-  const subscriber: RedisClient = redis.duplicate()
+  const subscriber = duplicateClient(redis)
   const events = createCrossDeviceEvents({ subscriber, channel: redisKeys.crossDeviceChannel, now: clock.now, recheckMs: 3_600_000 })
   const subscribed = await events.start(10_000)
   t.teardown(async () => { events.shutdown(); await events.close(); redis.disconnect() })

@@ -18,7 +18,7 @@ export const retryText = (error: ErrorExtras): string =>
 export const emailFormRefusals = {
   403: HtmlPage('Form expired (CSRF token missing or wrong)'),
   429: HtmlPage('EMAIL_RATE_LIMITED: the start page with the wait, and Retry-After'),
-  503: HtmlPage('EMAIL_UNAVAILABLE: the start page asking to try again shortly')
+  503: HtmlPage('EMAIL_UNAVAILABLE: the start page asking to try again shortly, and Retry-After')
 }
 
 /**
@@ -31,6 +31,11 @@ export async function emailNotSent (reply: FastifyReply, error: unknown, again: 
     if (extras.retryAfter !== undefined) reply.header('retry-after', String(extras.retryAfter))
     return await again(429, `We just emailed this address. Check your inbox, or try again ${retryText(extras)}.`)
   }
-  if (error instanceof EmailUnavailableError) return await again(503, 'We could not send email just now. Nothing was sent; please try again shortly.')
+  if (error instanceof EmailUnavailableError) {
+    // Every 503 says when to come back, the pages' as the API's (EMAIL_UNAVAILABLE asks for 30 s).
+    const extras = error as ErrorExtras
+    reply.header('retry-after', String(extras.retryAfter ?? 30))
+    return await again(503, 'We could not send email just now. Nothing was sent; please try again shortly.')
+  }
   throw error
 }

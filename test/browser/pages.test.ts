@@ -330,6 +330,8 @@ t.test('6. a locked code: the lock page (no code form), the real wait, "send a n
   const { page, shot, problems } = await person(t, '6-lock')
   const email = longEmail()
   const code = await askForCode(page, email)
+  // The code page with a 253-character address: it stays inside the card on every screen.
+  await audit(t, page, 'code-long-address')
   const wrong = code === '000000' ? '111111' : '000000'
   for (let attempt = 1; attempt <= 5; attempt++) {
     await page.getByLabel('Code').fill(wrong)

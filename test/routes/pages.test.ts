@@ -309,3 +309,20 @@ t.test('invariant 8c: the page flow leaves no token, code, password or cookie in
     t.notOk(log.includes(secret), `${name} is not in the logs`)
   }
 })
+
+t.test('a page form whose email cannot be sent: 503 page with Retry-After, for a link and for a code', async (t) => {
+  const app = await buildApp(t, stack)
+  t.teardown(() => { stack.smtp.setMode('accept') })
+  stack.smtp.setMode('refuse')
+  for (const method of ['link', 'code'] as const) {
+    const person = browser(app)
+    const email = uniqueEmail(`pages-smtp-${method}`)
+    const start = await person.request({ method: 'GET', url: '/' })
+    const refused = await person.submit('/', { csrf: csrfOf(start.body), email, method })
+    t.equal(refused.statusCode, 503, `${method}: 503`)
+    t.match(refused.headers['content-type'], /^text\/html/)
+    t.equal(refused.headers['retry-after'], '30', `${method}: Retry-After, as on every 503`)
+    t.match(refused.body, /We could not send email just now/)
+    t.equal(stack.smtp.inbox(email).length, 0, 'nothing was delivered')
+  }
+})

@@ -1,6 +1,6 @@
 import type { ApprovalView, DenialReason } from '../services/links/cross-device.js'
 import { addressHtml, escapeHtml, page } from './layout.js'
-import { fieldState, hidden, notice } from './pages.js'
+import { fieldState, hidden, notice, startUrl } from './pages.js'
 
 /**
  * Pages of the cross-device sign-in: the waiting screen on the device that asked, the approval
@@ -31,7 +31,7 @@ export function waitingPage ({ requestId, matchNumber, email, expiresAt, now }: 
 <p id="status" class="notice" role="status" aria-live="polite">Waiting for your approval. This page updates by itself.</p>
 <p class="muted">The request expires in <span id="countdown">${minutesSeconds(expiresAt - now)}</span>. Nobody is signed in until the right number is picked.</p>
 </div>
-<p class="muted"><a href="/">Start again</a></p>
+<p class="muted"><a href="${escapeHtml(startUrl(email))}">Start again</a></p>
 <script src="/assets/cross-device.js" defer></script>`)
 }
 

@@ -20,7 +20,8 @@ export interface CrossDeviceOptions {
  * Cross-device sign-in: the service, and this instance's one pub/sub subscriber connection (a
  * `duplicate()` of the Redis client, so it has the same fail-fast options and reconnects forever).
  * On close, every open SSE stream and long-poll is ended first (preClose), so a graceful shutdown
- * never waits on them, then the subscriber is closed.
+ * never waits on them (only on a check already running, which may be claiming a session, so its
+ * tokens are delivered), then the subscriber is closed.
  */
 export default fp(async function crossDevicePlugin (fastify, opts: CrossDeviceOptions) {
   const { config, clock, metrics } = fastify
@@ -58,6 +59,7 @@ export default fp(async function crossDevicePlugin (fastify, opts: CrossDeviceOp
 
   fastify.decorate('crossDevice', service)
   fastify.decorate('crossDeviceEvents', events)
-  fastify.addHook('preClose', async () => { events.shutdown() })
+  // A wait whose check is running (maybe claiming a session) ends once it returns, with its tokens.
+  fastify.addHook('preClose', async () => { await events.shutdown() })
   fastify.addHook('onClose', async () => { await events.close() })
 }, { name: 'cross-device', dependencies: ['config', 'redis', 'mailer', 'services'] })

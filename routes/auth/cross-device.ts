@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import cookie from '../../plugins/external/cookie.js'
 import { CrossDeviceGoneError, RateLimitedError, ServiceUnavailableError, ValidationFailedError, withExtras } from '../../services/infrastructure/errors.js'
 import { DEVICE_SECRET_PATTERN, REQUEST_ID_PATTERN, type CrossDeviceOutcome } from '../../services/links/cross-device.js'
-import type { FinalStep } from '../../services/links/cross-device-events.js'
+import type { FinalStep, Follower } from '../../services/links/cross-device-events.js'
 import type { SignedIn } from '../../services/sessions/sessions.js'
 import { clientInfo } from '../client-info.js'
 import { errors, PublicUser, TokenPair } from '../schemas.js'
@@ -103,6 +103,15 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (events.waiting(requestId) >= MAX_WAITS_PER_REQUEST) throw withExtras(new RateLimitedError(), { retryAfter: 5 })
   }
 
+  /** A claim whose waiter left before it returned: its session is revoked and the request approved again. */
+  function giveBack (request: FastifyRequest, requestId: string) {
+    return async (outcome: CrossDeviceOutcome): Promise<void> => {
+      await fastify.crossDevice.release(requestId, outcome).catch((error: Error) => {
+        request.log.warn({ err: { message: error.message } }, 'cross-device: could not give back an undelivered claim')
+      })
+    }
+  }
+
   async function firstLook (request: FastifyRequest, requestId: string, secret: string, claim: boolean): Promise<CrossDeviceOutcome> {
     const outcome = secretFormat.test(secret) ? await fastify.crossDevice.outcome(requestId, secret, { claim, client: clientInfo(request) }) : { state: 'gone' as const }
     if (outcome.state === 'gone') throw new CrossDeviceGoneError()
@@ -135,7 +144,7 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const first = await firstLook(request, id, secret, claim)
 
     const stream = new PassThrough()
-    let follower: { stop: () => void } | undefined
+    let follower: Follower | undefined
     let heartbeat: NodeJS.Timeout | undefined
     const end = (): void => {
       clearInterval(heartbeat)
@@ -151,7 +160,7 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         stream.write(frame('expired', { message: messages.expired }))
       } else if (step.state === 'unavailable') {
         stream.write(frame('unavailable', { message: messages.unavailable, retryAfter: 1 }))
-      } // shutdown: no final event; the client reconnects (to another instance)
+      } // shutdown (or timeout, which streams do not set): no final event; the client reconnects (to another instance)
       end()
     }
 
@@ -166,7 +175,8 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       follower = events.follow({
         requestId: id,
         check: async () => await fastify.crossDevice.outcome(id, secret, { claim, client: clientInfo(request) }),
-        onFinal: finalEvent
+        onFinal: finalEvent,
+        onUndelivered: giveBack(request, id)
       })
     }
     // The stream goes through the normal reply path (security headers, metrics); its schema only documents it.
@@ -202,10 +212,16 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       admitWait(id)
       const pending = step
       step = await new Promise<CrossDeviceOutcome | FinalStep>((resolve) => {
-        const done = (result: CrossDeviceOutcome | FinalStep): void => { clearTimeout(timer); follower.stop(); resolve(result) }
-        const timer = setTimeout(() => done(pending), wait * 1000)
-        const follower = events.follow({ requestId: id, check, onFinal: done })
-        reply.raw.once('close', () => done(pending))
+        // The deadline asks the wait to end; a claim still running then finishes first, and its
+        // tokens are answered rather than dropped (the next call would get 410).
+        const timer = setTimeout(() => follower.end({ state: 'timeout' }), wait * 1000)
+        const follower = events.follow({
+          requestId: id,
+          check,
+          onFinal: (result) => { clearTimeout(timer); resolve(result.state === 'timeout' ? pending : result) },
+          onUndelivered: giveBack(request, id)
+        })
+        reply.raw.once('close', () => { clearTimeout(timer); follower.stop(); resolve(pending) })
       })
     }
 

@@ -1,8 +1,11 @@
 import type { RedisClient } from '../infrastructure/redis-client.js'
 import type { CrossDeviceOutcome } from './cross-device.js'
 
-/** How a wait ends: the request's final state, Redis failing, or this instance shutting down. */
-export type FinalStep = Exclude<CrossDeviceOutcome, { state: 'pending' }> | { state: 'unavailable' } | { state: 'shutdown' }
+/**
+ * How a wait ends: the request's final state, Redis failing, this instance shutting down, or the
+ * waiter's own deadline (a long-poll's `wait`, given to `end()`).
+ */
+export type FinalStep = Exclude<CrossDeviceOutcome, { state: 'pending' }> | { state: 'unavailable' } | { state: 'shutdown' } | { state: 'timeout' }
 
 export interface CrossDeviceEventsOptions {
   /**
@@ -17,6 +20,21 @@ export interface CrossDeviceEventsOptions {
 interface Watcher {
   wake: () => void
   shutdown: () => void
+}
+
+/** A wait being followed: `end` asks it to finish (after a running check), `stop` drops it (the waiter is gone). */
+export interface Follower {
+  /**
+   * Ends the wait with `step`, but never in the middle of a check: a running check may be claiming
+   * the session, so the wait ends when it returns, with its outcome if that is final (the token
+   * pair is delivered, not dropped), else with `step`.
+   */
+  end: (step: FinalStep) => void
+  /**
+   * The waiter is gone (the client closed the connection): no `onFinal`. A final outcome that a
+   * check still running brings back is handed to `onUndelivered` (which gives a claimed session back).
+   */
+  stop: () => void
 }
 
 /**
@@ -39,6 +57,8 @@ export function createCrossDeviceEvents ({ subscriber, channel, now, recheckMs =
   onError?: (error: Error) => void
 } & CrossDeviceEventsOptions) {
   const watchers = new Map<string, Set<Watcher>>()
+  /** Every wait not yet settled (ended, and no check of it running). */
+  const active = new Set<Promise<void>>()
   let subscribed = false
   let closing = false
   const subscribedListeners = new Set<() => void>()
@@ -104,35 +124,63 @@ export function createCrossDeviceEvents ({ subscriber, channel, now, recheckMs =
      * Follows one request until it reaches a final state. `check` reads it (with the device
      * secret); it runs at once, on every notification for the request, on every subscriber
      * reconnection, every `recheckMs` as a safety net (every `degradedPollMs` while the subscriber
-     * is down) and just after the request's expiry. Checks never overlap. `onFinal` is called
-     * exactly once: with the final outcome, `unavailable` when a check fails (Redis down or
-     * frozen: bounded by the client's command timeout), or `shutdown` when the instance closes.
+     * is down) and just after the request's expiry. Checks never overlap, and a wait never ends
+     * while one is running (it may have claimed the session). `onFinal` is called exactly once:
+     * with the final outcome, `unavailable` when a check fails (Redis down or frozen: bounded by
+     * the client's command timeout), the step given to `end()`, or `shutdown` when the instance
+     * closes; unless the waiter left first (`stop()`), in which case a final outcome a running
+     * check still returns goes to `onUndelivered`.
      */
-    follow ({ requestId, check, onFinal }: { requestId: string, check: () => Promise<CrossDeviceOutcome>, onFinal: (step: FinalStep) => void }): { stop: () => void } {
+    follow ({ requestId, check, onFinal, onUndelivered }: {
+      requestId: string
+      check: () => Promise<CrossDeviceOutcome>
+      onFinal: (step: FinalStep) => void
+      onUndelivered?: (outcome: Exclude<CrossDeviceOutcome, { state: 'pending' }>) => Promise<void>
+    }): Follower {
       let done = false
       let running = false
       let again = false
+      /** Set by end() or shutdown while a check runs: the step to end with once it returns. */
+      let ending: FinalStep | undefined
       let recheck: NodeJS.Timeout | undefined
       let expiry: NodeJS.Timeout | undefined
+      let settle: () => void = () => {}
+      const settled = new Promise<void>((resolve) => { settle = resolve })
 
-      const watcher: Watcher = { wake: () => { void run() }, shutdown: () => finish({ state: 'shutdown' }) }
+      const watcher: Watcher = { wake: () => { void run() }, shutdown: () => end({ state: 'shutdown' }) }
       let set = watchers.get(requestId)
       if (set === undefined) watchers.set(requestId, set = new Set())
       set.add(watcher)
+      active.add(settled)
+      void settled.then(() => active.delete(settled))
 
-      function stop (): void {
+      /** No more checks, timers or notifications for this wait. */
+      function release (): void {
         done = true
         clearTimeout(recheck)
         clearTimeout(expiry)
         const current = watchers.get(requestId)
         current?.delete(watcher)
         if (current?.size === 0) watchers.delete(requestId)
+        if (!running) settle()
       }
 
       function finish (step: FinalStep): void {
         if (done) return
-        stop()
+        release()
         onFinal(step)
+      }
+
+      function end (step: FinalStep): void {
+        if (done) return
+        if (!running) { finish(step); return }
+        ending ??= step
+        clearTimeout(recheck)
+        clearTimeout(expiry)
+      }
+
+      function stop (): void {
+        if (!done) release()
       }
 
       function schedule (expiresAt: number): void {
@@ -146,34 +194,45 @@ export function createCrossDeviceEvents ({ subscriber, channel, now, recheckMs =
       }
 
       async function run (): Promise<void> {
-        if (done) return
+        if (done || ending !== undefined) return
         if (running) { again = true; return }
         running = true
         try {
           do {
             again = false
             const outcome = await check()
-            if (done) return
+            if (done) {
+              // The waiter left while this check ran: nobody will read what it brought back.
+              if (outcome.state !== 'pending') await onUndelivered?.(outcome).catch((error: unknown) => onError?.(error as Error))
+              return
+            }
             if (outcome.state !== 'pending') { finish(outcome); return }
+            if (ending !== undefined) { finish(ending); return }
             schedule(outcome.expiresAt)
-            // eslint-disable-next-line no-unmodified-loop-condition -- both are set by other callbacks meanwhile
-          } while (again && !done)
+            // eslint-disable-next-line no-unmodified-loop-condition -- all three are set by other callbacks meanwhile
+          } while (again && !done && ending === undefined)
         } catch {
           finish({ state: 'unavailable' })
         } finally {
           running = false
+          if (done) settle()
         }
       }
 
       if (closing) queueMicrotask(() => finish({ state: 'shutdown' }))
       else void run()
-      return { stop }
+      return { end, stop }
     },
 
-    /** Ends every wait of this instance (graceful shutdown: open streams must not hold the server). */
-    shutdown (): void {
+    /**
+     * Ends every wait of this instance (graceful shutdown: open streams must not hold the server).
+     * A wait whose check is running ends when that check returns (bounded by the Redis and
+     * MongoDB timeouts), delivering what it brought back; resolves once every wait has ended.
+     */
+    async shutdown (): Promise<void> {
       closing = true
       for (const watcher of everyWatcher()) watcher.shutdown()
+      await Promise.all([...active])
     },
 
     /**

@@ -33,10 +33,13 @@ export interface CrossDeviceTicket {
   expiresIn: number
 }
 
-/** The state of a request as its waiting device sees it. `signedIn` is set only for the one claim that wins. */
+/**
+ * The state of a request as its waiting device sees it. `signedIn` (and the id of the session it
+ * started, which never leaves the server) is set only for the one claim that wins.
+ */
 export type CrossDeviceOutcome =
   | { state: 'pending', matchNumber: number, email: string, expiresAt: number }
-  | { state: 'approved', signedIn: SignedIn | null }
+  | { state: 'approved', signedIn: SignedIn | null, sessionId?: string }
   | { state: 'denied', reason: DenialReason }
   | { state: 'gone' }
 
@@ -71,12 +74,19 @@ return 1
 // KEYS: request. ARGV: link hash, 'approve' | 'deny', chosen number, channel, request id.
 // Decides a pending request exactly once: the right number approves; Deny or a wrong number
 // denies for good. The change is published in the same step, so no waiting device misses it.
+// The right number on a signup request only reserves the decision ('approving': every other
+// decision is now 'answered', the waiting device still sees pending); the account is created
+// after that, and finishScript then approves (or, if it could not be created, reopens).
 const decideScript = defineScript<string>(`
-local rec = redis.call('HMGET', KEYS[1], 'l', 'st', 'm')
+local rec = redis.call('HMGET', KEYS[1], 'l', 'st', 'm', 'p')
 if not rec[1] or rec[1] ~= ARGV[1] then return 'gone' end
 if rec[2] ~= 'pending' then return 'answered' end
 local outcome = 'approved'
 if ARGV[2] == 'deny' then outcome = 'denied' elseif ARGV[3] ~= rec[3] then outcome = 'wrong-number' end
+if outcome == 'approved' and rec[4] == 'signup' then
+  redis.call('HSET', KEYS[1], 'st', 'approving')
+  return 'approving'
+end
 if outcome == 'approved' then
   redis.call('HSET', KEYS[1], 'st', 'approved')
 else
@@ -84,6 +94,16 @@ else
 end
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return outcome
+`)
+
+// KEYS: request. ARGV: 'approved' | 'pending', channel, request id. Ends an 'approving' signup
+// request: approved once its account exists (published), or pending again when it could not be
+// created. Returns 0 when the request is no longer approving (expired).
+const finishScript = defineScript<number>(`
+if redis.call('HGET', KEYS[1], 'st') ~= 'approving' then return 0 end
+redis.call('HSET', KEYS[1], 'st', ARGV[1])
+if ARGV[1] == 'approved' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return 1
 `)
 
 // KEYS: request. ARGV: device secret hash, 'claim' | 'peek', channel, request id.
@@ -98,11 +118,14 @@ if rec[2] == 'approved' and ARGV[2] == 'claim' then
   redis.call('PUBLISH', ARGV[3], ARGV[4])
   return {'claimed', rec[7], rec[6]}
 end
-return {rec[2], rec[3] or '', rec[4], rec[5], rec[6]}
+local st = rec[2]
+if st == 'approving' then st = 'pending' end
+return {st, rec[3] or '', rec[4], rec[5], rec[6]}
 `)
 
 // KEYS: request. ARGV: channel, request id. A claim whose session could not be started (a
-// dependency failed) is approved again, so the waiting device can retry.
+// dependency failed), or whose tokens nobody received (the waiting device left while the claim
+// ran, and the session was revoked), is approved again, so the waiting device can retry.
 const unclaimScript = defineScript<number>(`
 if redis.call('HGET', KEYS[1], 'st') ~= 'claimed' then return 0 end
 redis.call('HSET', KEYS[1], 'st', 'approved')
@@ -159,17 +182,18 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
     try {
       await users.createUser({ _id: userId, email: record.e!, name: name.trim() })
     } catch (error) {
-      // A parallel approval of the same request created it first: the same account, carry on.
+      // An earlier approval of this request created it, then could not record the approval
+      // (the request was reopened, and approved again now): the same account, carry on.
       if (error instanceof EmailTakenError && (await users.findUserById(userId))?.email === record.e) return
       throw error
     }
   }
 
-  async function signIn (userId: string, client: ClientInfo): Promise<SignedIn | null> {
+  async function signIn (userId: string, client: ClientInfo): Promise<{ signedIn: SignedIn, sessionId: string } | null> {
     const user = await users.findUserById(userId)
     if (user === null) return null
-    const { sessionId: _sessionId, ...pair } = await sessions.startSession(userId, 'cross-device', client)
-    return { user: toPublicUser(user), ...pair }
+    const { sessionId, ...pair } = await sessions.startSession(userId, 'cross-device', client)
+    return { signedIn: { user: toPublicUser(user), ...pair }, sessionId }
   }
 
   return {
@@ -229,7 +253,8 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
 
     /**
      * Approves (with the number picked) or denies a pending request, at most once. A wrong number
-     * denies for good. Approving a signup request creates the account first (name required).
+     * denies for good. A signup request's account (name required) is created only once this
+     * approval has won the decision, so a wrong pick or Deny that wins a race creates nothing.
      * The approving device gets a session of its own only when it asks (`signInHere`).
      */
     async decide (token: string, decision: Decision, approver: ClientInfo): Promise<DecisionResult> {
@@ -238,13 +263,26 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
       const { requestId, record } = found
       if (record.st !== 'pending') return { result: 'answered' }
       const rightNumber = decision.kind === 'approve' && String(decision.choice) === record.m
-      if (rightNumber && record.p === 'signup') await createReservedAccount(record, decision.name)
+      const name = decision.kind === 'approve' ? decision.name?.trim() : undefined
+      if (rightNumber && record.p === 'signup' && (name === undefined || name === '')) throw new ValidationFailedError('name is required to create the account')
 
+      const key = redisKeys.crossDeviceRequest(requestId)
       const choice = decision.kind === 'approve' ? String(decision.choice) : ''
-      const result = await decideScript(redis, [redisKeys.crossDeviceRequest(requestId)], [hashToken(token), decision.kind, choice, channel, requestId])
+      let result = await decideScript(redis, [key], [hashToken(token), decision.kind, choice, channel, requestId])
+      if (result === 'approving') {
+        // This approval won the decision: now the account, then the approval itself.
+        try {
+          await createReservedAccount(record, name)
+          result = await finishScript(redis, [key], ['approved', channel, requestId]) === 1 ? 'approved' : 'gone'
+        } catch (error) {
+          // No account (or no approval recorded): the request is open again, as if never decided.
+          await finishScript(redis, [key], ['pending', channel, requestId]).catch(() => {})
+          throw error
+        }
+      }
       if (result !== 'approved') return { result: result as 'denied' | 'wrong-number' | 'answered' | 'gone' }
-      const signedIn = decision.kind === 'approve' && decision.signInHere === true ? await signIn(record.u!, approver) : null
-      return { result: 'approved', signedIn }
+      const here = decision.kind === 'approve' && decision.signInHere === true ? await signIn(record.u!, approver) : null
+      return { result: 'approved', signedIn: here?.signedIn ?? null }
     },
 
     /**
@@ -262,14 +300,25 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
       if (state !== 'claimed') return { state: 'gone' }
 
       try {
-        const signedIn = await signIn(a, client)
-        if (signedIn === null) return { state: 'gone' } // the account was deleted meanwhile
+        const started = await signIn(a, client)
+        if (started === null) return { state: 'gone' } // the account was deleted meanwhile
         await failureCeiling.recordSuccess(addressKey(b))
-        return { state: 'approved', signedIn }
+        return { state: 'approved', ...started }
       } catch (error) {
         if (!isFinalAnswer(error)) await unclaimScript(redis, [key], [channel, requestId]).catch(() => {})
         throw error
       }
+    },
+
+    /**
+     * Gives back a claim whose tokens nobody received (the waiting device left while the claim
+     * ran): its session is revoked, then the request is approved again, so the device's next wait
+     * claims a fresh pair. Anything but a won claim is left as it is.
+     */
+    async release (requestId: string, outcome: CrossDeviceOutcome): Promise<void> {
+      if (outcome.state !== 'approved' || outcome.signedIn === null || outcome.sessionId === undefined) return
+      await sessions.revokeOwnSession(outcome.signedIn.user.id, outcome.sessionId)
+      await unclaimScript(redis, [redisKeys.crossDeviceRequest(requestId)], [channel, requestId])
     }
   }
 }

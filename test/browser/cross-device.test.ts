@@ -88,6 +88,8 @@ t.test('1. desktop asks, the phone picks the number, the desktop lands on its ac
   await desktop.shot('waiting')
   await audit(t, desktop.page, 'xd-waiting', desktopOptions.viewport)
   const desktopUrl = desktop.page.url()
+  t.equal(await desktop.page.getByRole('link', { name: 'Start again' }).getAttribute('href'), `/?email=${encodeURIComponent(email)}`,
+    '"Start again" prefills the address, like every ask-again link')
 
   // The phone opens the link from the delivered email (on the other instance).
   const link = approveLinkFrom(await stack.smtp.waitForMail(email))

@@ -4,8 +4,8 @@
  * long-poll across instances, denial, expiry, secrets at rest and in logs, limits, shutdown.
  */
 import type { FastifyInstance } from 'fastify'
-import t from 'tap'
-import { bearer, buildApp, json, signUp, startStack, testConfig, uniqueEmail } from '../../helper.js'
+import t, { type Test } from 'tap'
+import { bearer, buildApp, json, pollUntil, signUp, startStack, testConfig, uniqueEmail } from '../../helper.js'
 import { browser, csrfOf } from '../pages/page-client.js'
 import { approvalTokenFrom, askCrossDevice, choicesOf, openEvents, secretHeader, serveInstance } from '../../cross-device.js'
 
@@ -27,6 +27,33 @@ const wrongChoice = (choices: number[], match: number): number => choices.find((
 async function poll (app: FastifyInstance, requestId: string, deviceSecret: string, wait = 0) {
   return await app.inject({ method: 'GET', url: `/auth/magic-link/requests/${requestId}/outcome?wait=${wait}`, headers: secretHeader(deviceSecret) })
 }
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/**
+ * Holds every session `app` starts (a claim, after its script ran and its session was written)
+ * until `release()`: the window in which a wait's deadline, a shutdown or the client leaving used
+ * to drop the token pair. `entered(n)` resolves once n claims are held.
+ */
+function stallClaims (t: Test, app: FastifyInstance) {
+  const start = app.sessions.startSession.bind(app.sessions)
+  let open = (): void => {}
+  const gate = new Promise<void>((resolve) => { open = resolve })
+  let held = 0
+  app.sessions.startSession = async (...args: Parameters<typeof start>) => {
+    const started = await start(...args)
+    held++
+    await gate
+    return started
+  }
+  const restore = (): void => { app.sessions.startSession = start; open() }
+  t.teardown(restore)
+  return { entered: async (n = 1) => await pollUntil(async () => held, (count) => count >= n, { timeoutMs: 5_000 }), release: open, restore }
+}
+
+/** Live cross-device sessions of a user (a session whose tokens nobody holds would be an orphan). */
+const liveSessions = async (app: FastifyInstance, userId: string): Promise<number> =>
+  await app.mongo.models.Session.countDocuments({ userId, method: 'cross-device', revokedAt: null })
 
 t.test('crossDevice: the same 202 body shape for known and unknown addresses; the email carries the approval link, never the device secret', async (t) => {
   const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
@@ -327,15 +354,10 @@ t.test('the device secret goes in a header, never the URL; a wrong or foreign se
 
 t.test('waits are cheap and bounded: one subscriber connection per instance; at most 4 waits per request per instance', async (t) => {
   const config = testConfig(stack, { EMAIL_COOLDOWN: '0' })
-  console.error('T1', Date.now() % 100000)
   const a = await serveInstance(t, config)
-  console.error('T2', Date.now() % 100000)
   const b = await serveInstance(t, config)
-  console.error('T3', Date.now() % 100000)
   const tickets = await Promise.all([1, 2, 3].map(async (i) => await askCrossDevice(a.app, uniqueEmail(`xd.cap${i}`))))
-  console.error('T4', Date.now() % 100000)
   const streams = []
-  console.error('T5', Date.now() % 100000)
   for (const ticket of tickets) {
     for (const instance of [a, b]) {
       const stream = await openEvents(`${instance.origin}/auth/magic-link/requests/${ticket.requestId}/events`, secretHeader(ticket.deviceSecret))
@@ -344,19 +366,13 @@ t.test('waits are cheap and bounded: one subscriber connection per instance; at 
     }
   }
   const [, subscribers] = await stack.redis.admin.pubsub('NUMSUB', 'lk:xd:events') as [string, number]
-  console.error('T13', Date.now() % 100000)
   t.equal(subscribers, 2, `6 open streams on 2 instances, ${subscribers} subscriber connections`)
-  console.error('T14', Date.now() % 100000)
 
   const first = tickets[0]!
-  console.error('T16', Date.now() % 100000)
   for (let i = 0; i < 3; i++) streams.push(await openEvents(`${a.origin}/auth/magic-link/requests/${first.requestId}/events`, secretHeader(first.deviceSecret)))
   const fifth = await openEvents(`${a.origin}/auth/magic-link/requests/${first.requestId}/events`, secretHeader(first.deviceSecret))
-  console.error('T18', Date.now() % 100000)
   t.equal(fifth.status, 429, 'the fifth wait on one instance for one request is refused')
-  console.error('T19', Date.now() % 100000)
   t.equal(fifth.headers['retry-after'], '5')
-  console.error('T20', Date.now() % 100000)
   for (const stream of streams) stream.close()
 })
 
@@ -378,6 +394,155 @@ t.test('graceful shutdown ends open streams instead of waiting for them', async 
   t.equal(closed, 'closed', 'close() returns with a stream and a long-poll open (not after their 15 min / 30 s)')
   t.equal(await stream.next(), null, 'the stream was ended (the client reconnects to another instance)')
   t.equal((await longPoll).status, 503, 'the long-poll answered 503 (ask again)')
+})
+
+t.test('the long-poll deadline passing while the claim runs: the answer waits for it and carries the tokens, exactly once; no orphan session', async (t) => {
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
+  const { user } = await signUp(app, stack)
+  const { ticket, person, csrf, token } = await askAndOpen(app, app, user.email, 2)
+  const stall = stallClaims(t, app)
+
+  const started = performance.now()
+  const longPoll = poll(app, ticket.requestId, ticket.deviceSecret, 1)
+  await sleep(200) // waiting
+  await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(ticket.matchNumber) })
+  await stall.entered() // the wait's check claimed the request and started the session...
+  t.ok(performance.now() - started < 1_000, 'the claim began before the 1 s deadline')
+  await sleep(1_400 - (performance.now() - started)) // ...and is still running when the deadline passes
+  stall.release()
+
+  const answered = await longPoll
+  t.ok(performance.now() - started >= 1_400, 'the answer came after the claim, not at the deadline')
+  t.equal(answered.statusCode, 200)
+  const body = json(answered)
+  t.match(body, { status: 'approved', user: { id: user.id }, accessToken: String, refreshToken: String }, 'the tokens the claim produced')
+  t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(body.accessToken) })).statusCode, 200)
+  t.equal((await poll(app, ticket.requestId, ticket.deviceSecret)).statusCode, 410, 'and only once')
+  t.equal(await liveSessions(app, user.id), 1, 'one session: the one whose tokens were delivered')
+})
+
+t.test('graceful shutdown while claims run: the stream and the long-poll get their tokens before the server closes', async (t) => {
+  const config = testConfig(stack, { EMAIL_COOLDOWN: '0' })
+  const a = await serveInstance(t, config, { recheckMs: 3_600_000 })
+  const other = await buildApp(t, stack, {}, { config })
+  const { user } = await signUp(other, stack)
+  const streamed = await askAndOpen(a.app, other, user.email, 2)
+  const polled = await askAndOpen(a.app, other, user.email, 3)
+  const stream = await openEvents(`${a.origin}/auth/magic-link/requests/${streamed.ticket.requestId}/events`, secretHeader(streamed.ticket.deviceSecret))
+  t.equal((await stream.next())?.event, 'pending')
+  const longPoll = fetch(`${a.origin}/auth/magic-link/requests/${polled.ticket.requestId}/outcome?wait=30`, { headers: secretHeader(polled.ticket.deviceSecret) })
+  await sleep(200)
+  const stall = stallClaims(t, a.app)
+  for (const { person, csrf, token, ticket } of [streamed, polled]) {
+    await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(ticket.matchNumber) })
+  }
+  await stall.entered(2) // both waits are claiming on A
+
+  const closing = a.app.close()
+  await sleep(300)
+  t.notOk(stream.ended, 'the stream is not ended while its claim runs')
+  stall.release()
+  await closing
+  const approved = await stream.next()
+  t.match(approved, { event: 'approved', data: { user: { id: user.id }, accessToken: String, refreshToken: String } }, 'the stream got its tokens')
+  t.equal(await stream.next(), null, 'then it ended')
+  const answered = await longPoll
+  t.equal(answered.status, 200, 'the long-poll answered with its tokens, not 503')
+  const body = await answered.json() as { accessToken: string }
+  t.match(body, { status: 'approved', accessToken: String })
+  for (const accessToken of [approved?.data.accessToken, body.accessToken]) {
+    t.equal((await other.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })).statusCode, 200)
+  }
+  t.equal(await liveSessions(other, user.id), 2, 'two sessions, both delivered')
+})
+
+t.test('the client leaving while its claim runs: the session is revoked and the request approved again, so its next wait gets a pair', async (t) => {
+  const config = testConfig(stack, { EMAIL_COOLDOWN: '0' })
+  const a = await serveInstance(t, config, { recheckMs: 3_600_000 })
+  const { user } = await signUp(a.app, stack)
+  const { ticket, person, csrf, token } = await askAndOpen(a.app, a.app, user.email, 2)
+  const stream = await openEvents(`${a.origin}/auth/magic-link/requests/${ticket.requestId}/events`, secretHeader(ticket.deviceSecret))
+  t.equal((await stream.next())?.event, 'pending')
+  const stall = stallClaims(t, a.app)
+  await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(ticket.matchNumber) })
+  await stall.entered()
+  stream.close()
+  await sleep(300) // the server sees the stream close
+  stall.restore()
+
+  const key = `lk:xd{${ticket.requestId}}`
+  t.equal(await pollUntil(async () => await stack.redis.admin.hget(key, 'st'), (state) => state === 'approved', { timeoutMs: 5_000 }), 'approved', 'the undelivered claim was given back')
+  t.equal(await liveSessions(a.app, user.id), 0, 'its session was revoked')
+  const again = await poll(a.app, ticket.requestId, ticket.deviceSecret)
+  t.match(json(again), { status: 'approved', accessToken: String }, 'the next wait claims a fresh pair')
+  t.equal(await liveSessions(a.app, user.id), 1, 'one live session, the delivered one')
+})
+
+t.test('signup races: a wrong pick or Deny that wins creates no account; the approval that wins creates it before anyone can claim', async (t) => {
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
+  // Account creation is slow: were it done before the decision, the losing approval's account would exist.
+  const createUser = app.users.createUser.bind(app.users)
+  let creating = 0
+  let finishCreating = (): void => {}
+  let gate: Promise<void> | undefined
+  app.users.createUser = async (...args: Parameters<typeof createUser>) => {
+    creating++
+    await (gate ?? sleep(300))
+    return await createUser(...args)
+  }
+  t.teardown(() => { app.users.createUser = createUser })
+  const accounts = async (email: string): Promise<number> => await app.mongo.models.User.countDocuments({ email })
+
+  for (const loser of ['wrong number', 'deny'] as const) {
+    for (let round = 0; round < 3; round++) {
+      const email = uniqueEmail('xd.signup.race')
+      const { ticket, person, csrf, token, choices } = await askAndOpen(app, app, email)
+      const rightPick = async () => await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(ticket.matchNumber), name: 'Racer' })
+      const otherPick = async () => await person.submit('/auth/magic-link/approve', { csrf, token, ...(loser === 'deny' ? { decision: 'deny' } : { choice: String(wrongChoice(choices, ticket.matchNumber)), name: 'Racer' }) })
+      // Sent in either order, so each side wins some rounds.
+      const picks = round % 2 === 0 ? [rightPick, otherPick] : [otherPick, rightPick]
+      const responses = await Promise.all(picks.map(async (pick) => await pick()))
+      const right = responses[picks.indexOf(rightPick)]!
+      const other = responses[picks.indexOf(otherPick)]!
+      const approved = /<h1>Approved<\/h1>/.test(right.body)
+      t.equal([right, other].filter((response) => response.statusCode === 200).length, 1, `${loser} #${round + 1}: one decision (${approved ? 'approved' : 'denied'})`)
+      const outcome = json(await poll(app, ticket.requestId, ticket.deviceSecret))
+      if (approved) {
+        t.equal(await accounts(email), 1, 'approved: the account exists')
+        t.match(outcome, { status: 'approved', user: { email, name: 'Racer' } })
+      } else {
+        t.equal(await accounts(email), 0, `${loser} won: no account`)
+        t.match(outcome, { status: 'denied' })
+      }
+    }
+  }
+
+  // The approval wins; while its account is being created, the request is taken (a wrong pick is
+  // too late) but still pending for the waiting device, which then claims a session on the account.
+  gate = new Promise((resolve) => { finishCreating = resolve })
+  const email = uniqueEmail('xd.signup.approving')
+  const { ticket, person, csrf, token, choices } = await askAndOpen(app, app, email)
+  const before = creating
+  const approving = person.submit('/auth/magic-link/approve', { csrf, token, choice: String(ticket.matchNumber), name: 'Winner' })
+  await pollUntil(async () => creating, (count) => count > before, { timeoutMs: 5_000 })
+  const late = await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(wrongChoice(choices, ticket.matchNumber)), name: 'Winner' })
+  t.equal(late.statusCode, 410, 'a wrong pick during the account creation: already answered')
+  t.equal(json(await poll(app, ticket.requestId, ticket.deviceSecret)).status, 'pending', 'the waiting device still sees pending (nothing to claim yet)')
+  finishCreating()
+  t.match((await approving).body, /<h1>Approved<\/h1>/)
+  t.match(json(await poll(app, ticket.requestId, ticket.deviceSecret)), { status: 'approved', user: { email, name: 'Winner' } })
+  t.equal(await accounts(email), 1)
+
+  // 50 parallel right picks on a signup request: one approval, one account, one session.
+  gate = undefined
+  const many = await askAndOpen(app, app, uniqueEmail('xd.signup.fifty'))
+  const results = await Promise.all(Array.from({ length: 50 }, async () =>
+    await many.person.submit('/auth/magic-link/approve', { csrf: many.csrf, token: many.token, choice: String(many.ticket.matchNumber), name: 'Fifty' })))
+  t.equal(results.filter((response) => response.statusCode === 200).length, 1, 'one approval')
+  t.equal(results.filter((response) => response.statusCode === 410).length, 49)
+  const claimed = json(await poll(app, many.ticket.requestId, many.ticket.deviceSecret))
+  t.equal(await app.mongo.models.User.countDocuments({ name: 'Fifty' }), 1, 'one account')
+  t.equal(await liveSessions(app, claimed.user.id), 1, 'one session')
 })
 
 t.test('limits: the same email budget and per-IP limit as links', async (t) => {

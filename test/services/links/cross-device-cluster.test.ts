@@ -71,7 +71,7 @@ async function instance () {
   const subscriber = duplicateClient(redis)
   const events = createCrossDeviceEvents({ subscriber, channel: redisKeys.crossDeviceChannel, now: clock.now, recheckMs: 3_600_000 })
   const subscribed = await events.start(10_000)
-  t.teardown(async () => { events.shutdown(); await events.close(); redis.disconnect() })
+  t.teardown(async () => { await events.shutdown(); await events.close(); redis.disconnect() })
   return { redis, service, events, subscribed }
 }
 

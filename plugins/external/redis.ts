@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { describeRedisUrl, parseRedisUrl, type Config } from '../../services/infrastructure/config.js'
 import type { RedisClient } from '../../services/infrastructure/redis-client.js'
-import { redisRole } from '../../services/infrastructure/readiness.js'
+import { clusterNodeProblem, redisClusterEnabled, redisRole } from '../../services/infrastructure/readiness.js'
 
 /** Where a Redis URL points, without credentials: safe to log. */
 export const describeUrl = describeRedisUrl
@@ -137,14 +137,18 @@ export default fp(async function redisPlugin (fastify) {
   client.on('ready', () => { lastError = '' })
   await connectRedis(client, REDIS_URL)
 
-  // A one-node URL that reaches a Sentinel (or a replica) connects fine and then fails every
-  // request: say so at boot.
+  // A one-node URL that reaches a Sentinel (or a replica, or one node of a Redis Cluster) connects
+  // fine and then fails every request (or, on a cluster node, each one for a slot it does not own
+  // with MOVED): say so at boot.
   const role = await redisRole(client, REDIS_TIMEOUT).catch(() => null)
   if (role === 'sentinel') {
     client.disconnect()
     throw new Error(`Redis at ${describeUrl(REDIS_URL)} is a Sentinel, not a data node: use redis+sentinel://host:port/<master>`)
   }
   if (role === 'replica') fastify.log.warn(`Redis at ${describeUrl(REDIS_URL)} is a read-only replica; /ready answers 503 until it is a master`)
+  if (!client.isCluster && await redisClusterEnabled(client, REDIS_TIMEOUT).catch(() => false)) {
+    fastify.log.warn(`${clusterNodeProblem(`Redis at ${describeUrl(REDIS_URL)}`)}; /ready answers 503 and requests for slots other nodes own fail`)
+  }
 
   await fastify.register(fastifyRedis, { client: client as Redis, closeClient: false })
   // Our own close: QUIT when connected, then drop the socket and stop reconnecting, so a shutdown

@@ -24,6 +24,21 @@ export async function redisRole (client: RedisClient | Redis, timeoutMs: number)
   return role === 'slave' ? 'replica' : role as RedisRole
 }
 
+/**
+ * Whether the node a one-node client talks to runs in cluster mode (`INFO cluster` says
+ * `cluster_enabled:1`). A plain redis:// URL naming one node of a Redis Cluster connects and
+ * answers as a master, then every command for a slot that node does not own fails with MOVED.
+ * A Sentinel has no cluster section: false.
+ */
+export async function redisClusterEnabled (client: RedisClient | Redis, timeoutMs: number): Promise<boolean> {
+  const info = await bounded((client as Redis).info('cluster').catch(() => ''), timeoutMs)
+  return /^cluster_enabled:1\b/m.test(info)
+}
+
+/** What to say when a one-node URL reaches a Redis Cluster node. */
+export const clusterNodeProblem = (where: string): string =>
+  `${where} is a Redis Cluster node: use redis+cluster://host:port,host:port (the cluster's seed nodes)`
+
 const SLOTS = 16_384
 
 const nodeName = (host: string, port: number | string): string => `${host}:${port}`
@@ -72,12 +87,17 @@ async function clusterProblem (cluster: Cluster, timeoutMs: number): Promise<str
 /**
  * Redis is ready when the client can write: on a cluster, see clusterProblem; otherwise the node
  * (the one REDIS_URL names, or the master the Sentinels named) must be a master, not a replica
- * (READONLY to every write) and not a Sentinel (which keeps no data).
+ * (READONLY to every write), not a Sentinel (which keeps no data) and not one node of a Redis
+ * Cluster (MOVED for every slot it does not own). ROLE and INFO go out together, under one timeout.
  */
 export async function redisProblem (client: RedisClient, timeoutMs: number): Promise<string | null> {
   try {
     if (client.isCluster) return await clusterProblem(client as Cluster, timeoutMs)
-    const role = await redisRole(client, timeoutMs)
+    const [role, clusterEnabled] = await bounded(Promise.all([redisRole(client, timeoutMs), redisClusterEnabled(client, timeoutMs)]), timeoutMs)
+    if (clusterEnabled) {
+      const { host, port, sentinels } = (client as Redis).options
+      return clusterNodeProblem(sentinels == null ? `Redis at ${nodeName(host ?? '127.0.0.1', port ?? 6379)}` : 'The master the Sentinels name')
+    }
     if (role === 'replica') return 'Redis answers as a read-only replica'
     if (role === 'sentinel') return 'REDIS_URL points at a Sentinel, not a data node'
     return null

@@ -8,10 +8,12 @@ import { createTodoModel } from './todo.js'
 import { createUserModel } from './user.js'
 
 /**
- * The models. User, Session and RefreshRotation decide revocation and refresh rotation, so their
- * schemas read from the primary (`read: 'primary'`) whatever MONGODB_URL's readPreference says: a
- * lagging secondary could revive a logged-out token or accept a rotated refresh token twice.
- * Todos follow the connection string.
+ * The models. User, Session and RefreshRotation decide revocation and refresh rotation, and the
+ * revocation journal (Revocation) and the Redis shard watermarks (RedisShard) decide what the
+ * data-loss watch re-applies, so their schemas read from the primary (`read: 'primary'`) whatever
+ * MONGODB_URL's readPreference says: a lagging secondary could revive a logged-out token, accept a
+ * rotated refresh token twice or hide a journal entry Redis is missing. Todos follow the
+ * connection string.
  */
 export function createModels (connection: Connection) {
   connection.plugin(mongoBudgetPlugin)

@@ -33,7 +33,7 @@ const revocationSchema = new Schema({
    * then. An entry whose application is still pending has none, so it is never removed unapplied.
    */
   purgeAt: { type: Date }
-}, { versionKey: false, strict: 'throw', collection: 'revocations' })
+}, { versionKey: false, strict: 'throw', collection: 'revocations', read: 'primary' })
 
 export type RevocationFields = InferSchemaType<typeof revocationSchema> & { _id: Types.ObjectId }
 
@@ -49,7 +49,7 @@ const redisShardSchema = new Schema({
   _id: { type: String, required: true },
   epoch: { type: String, required: true },
   confirmed: { type: Number, required: true }
-}, { versionKey: false, strict: 'throw', collection: 'redis_shards' })
+}, { versionKey: false, strict: 'throw', collection: 'redis_shards', read: 'primary' })
 
 export const createRedisShardModel = (connection: Connection) => connection.model('RedisShard', redisShardSchema)
 export type RedisShardModel = ReturnType<typeof createRedisShardModel>

@@ -14,6 +14,20 @@ t.teardown(async () => { await cluster.close() })
 
 await coreFlows(t, stack, cluster.url, async () => cluster.nodes.map((node) => node.admin))
 
+t.test('a plain redis:// URL naming one cluster node: a boot warning, /ready 503 naming it', async (t) => {
+  const node = `127.0.0.1:${cluster.ports[0]}`
+  const lines: string[] = []
+  const app = await buildApp(t, stack, { REDIS_URL: `redis://${node}`, LOG_LEVEL: 'warn' }, { logStream: { write: (line) => { lines.push(line) } } })
+  const warning = lines.map((line) => JSON.parse(line) as { msg: string }).find(({ msg }) => msg.includes('Redis Cluster node'))
+  t.match(warning?.msg, `Redis at redis://${node} is a Redis Cluster node: use redis+cluster://`, `warned at boot: ${warning?.msg}`)
+
+  const { result: ready, ms } = await timed(async () => await app.inject({ method: 'GET', url: '/ready' }))
+  t.equal(ready.statusCode, 503, '/ready is 503')
+  t.same(json(ready).checks, { redis: 'failed', mongodb: 'ok' })
+  t.match(json(ready).message, `Redis at ${node} is a Redis Cluster node: use redis+cluster://`, `it names the problem: ${json(ready).message}`)
+  t.ok(ms < 2_000, `answered in ${Math.round(ms)} ms`)
+})
+
 t.test('a master stops: its users get 503 within ~1 s, never 500; /ready says which; all recovers', async (t) => {
   const app = await buildApp(t, stack, { REDIS_URL: cluster.url, EMAIL_COOLDOWN: '0' })
   const nodeOf = async (user: SignedInUser): Promise<ClusterNode> => await cluster.nodeFor(redisKeys.cachedUser(user.user.id))

@@ -4,8 +4,8 @@ import { bearer, buildApp, freshDatabaseUrl, json, signUp, startStack } from '..
 /**
  * MongoDB by connection string. A replica set cannot run here (FerretDB has none), so this proves
  * what the driver is asked to do: with a URL that prefers secondaries and w=1, the reads that
- * decide revocation and refresh rotation still go to the primary and every write asks for a
- * majority. (Step-down errors answering 503: dependency-states.test.ts.)
+ * decide revocation and refresh rotation (the revocation journal and the Redis shard watermarks
+ * included) still go to the primary and every write asks for a majority. (Step-down errors answering 503: dependency-states.test.ts.)
  */
 const stack = await startStack(t)
 
@@ -27,9 +27,13 @@ t.test('the reads that decide revocation and rotation go to the primary, whateve
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout-all', headers: bearer(rotated.accessToken) })).statusCode, 204)
   const other = await signUp(app, stack)
   t.equal((await app.inject({ method: 'GET', url: '/todos', headers: bearer(other.accessToken) })).statusCode, 200)
+  // The data-loss watch's pass reads the revocation journal and the shard watermarks.
+  await app.redis.flushall()
+  await app.revocation.checkMirror()
 
-  const decisive = reads.filter(({ collection }) => ['users', 'sessions', 'refreshrotations'].includes(collection))
-  t.ok(decisive.length >= 5, `${decisive.length} reads of users, sessions and rotation records (${[...new Set(decisive.map(({ collection, method }) => `${collection}.${method}`))].join(', ')})`)
+  const decisive = reads.filter(({ collection }) => ['users', 'sessions', 'refreshrotations', 'revocations', 'redis_shards'].includes(collection))
+  t.ok(decisive.length >= 5, `${decisive.length} reads of users, sessions, rotation records, the revocation journal and shard watermarks (${[...new Set(decisive.map(({ collection, method }) => `${collection}.${method}`))].join(', ')})`)
+  for (const collection of ['revocations', 'redis_shards']) t.ok(decisive.some((read) => read.collection === collection), `${collection} is read`)
   t.same(decisive.filter(({ readPreference }) => readPreference !== 'primary'), [], 'every one of them from the primary')
   t.same(reads.filter(({ collection }) => collection === 'todos').map(({ readPreference }) => readPreference), [undefined], 'todos follow the connection string')
 })

@@ -1,4 +1,5 @@
 import Fastify from 'fastify'
+import { ReplyError } from 'ioredis'
 import mongoose from 'mongoose'
 import t from 'tap'
 import app, { serverOptions } from '../../app.js'
@@ -32,9 +33,24 @@ const redisStates: Record<string, Error> = {
   'no sentinel': new Error('All sentinels are unreachable. Retrying from scratch after 100ms.')
 }
 
+// Redis servers' own error replies (the ReplyError ioredis rejects with), those the stack's
+// servers are not put in by the fault tests (OOM, READONLY, MASTERDOWN, NOREPLICAS, BUSY: faults;
+// CLUSTERDOWN: topologies/cluster): a slot moving or migrating that the client did not follow, a
+// node still loading its data, refusing writes after a failed save, a transaction discarded.
+const redisReplies: Record<string, Error> = {
+  TRYAGAIN: new ReplyError('TRYAGAIN Multiple keys request during rehashing of slot'),
+  MOVED: new ReplyError('MOVED 10284 127.0.0.1:7001'),
+  ASK: new ReplyError('ASK 10284 127.0.0.1:7002'),
+  LOADING: new ReplyError('LOADING Redis is loading the dataset in memory'),
+  MISCONF: new ReplyError('MISCONF Redis is configured to save RDB snapshots, but it is currently not able to persist on disk. Commands that may modify the data set are disabled'),
+  EXECABORT: new ReplyError('EXECABORT Transaction discarded because of previous errors.'),
+  CLUSTERDOWN: new ReplyError('CLUSTERDOWN The cluster is down')
+}
+
 t.test('classified as the dependency they come from', async (t) => {
   for (const [name, error] of Object.entries(mongoStates)) t.equal(failedDependency(error), 'mongodb', name)
   for (const [name, error] of Object.entries(redisStates)) t.equal(failedDependency(error), 'redis', name)
+  for (const [name, error] of Object.entries(redisReplies)) t.equal(failedDependency(error), 'redis', name)
   t.equal(failedDependency(new MongoServerError({ ok: 0, code: 11000, errmsg: 'E11000 duplicate key error' })), null, 'a duplicate key is an answer, not an outage')
   t.equal(failedDependency(new MongoServerError({ ok: 0, code: 2, codeName: 'BadValue', errmsg: 'bad value' })), null, 'nor is a bad query')
 })
@@ -44,7 +60,7 @@ t.test('each answers 503 SERVICE_UNAVAILABLE with Retry-After through the app, n
   const config = testConfig(stack)
   const fastify = Fastify(serverOptions(config))
   await fastify.register(app, { config })
-  const states = { ...mongoStates, ...redisStates }
+  const states = { ...mongoStates, ...redisStates, ...redisReplies }
   await fastify.register(async (scope) => {
     scope.get('/state/:name', { config: { rateLimit: false } }, async (request) => { throw states[(request.params as { name: string }).name] })
   })

@@ -1,6 +1,7 @@
 import { isValidObjectId } from 'mongoose'
 import { EmailTakenError } from '../infrastructure/errors.js'
 import type { Models } from '../models/index.js'
+import { insertOne } from '../models/insert.js'
 import type { UserDocument, UserFields } from '../models/user.js'
 
 /** The user as the API shows it (and as Redis caches it). */
@@ -35,10 +36,14 @@ export function createUserService ({ models }: { models: Models }) {
       return isValidObjectId(userId) ? await User.findById(userId) : null
     },
 
-    /** Creates the account; the unique email index decides races (→ EMAIL_TAKEN). */
+    /**
+     * Creates the account; the unique email index decides races (→ EMAIL_TAKEN). Under the
+     * request's MongoDB budget (insertOne): a frozen server answers after the budget, not after
+     * the driver's socket timeout.
+     */
     async createUser (fields: Pick<UserFields, 'email' | 'name'> & { _id?: string, passwordHash?: string | undefined }): Promise<UserDocument> {
       try {
-        return await User.create(fields)
+        return await insertOne(User, fields)
       } catch (error) {
         if (isDuplicateKey(error)) throw new EmailTakenError()
         throw error

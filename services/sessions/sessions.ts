@@ -137,7 +137,11 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
       try {
         return { user: await createUser(), pair }
       } catch (error) {
-        await Session.deleteOne({ _id: pair.sessionId }).catch(() => {})
+        // Best effort, not awaited: after MongoDB stalled past the request's budget this would wait
+        // for a new connection to a server that does not answer (seen: 3 s more before the 503).
+        // A session without its account signs nobody in, and the link's retry removes it anyway
+        // (dropSessionsOfFailedSignup).
+        void Session.deleteOne({ _id: pair.sessionId }).catch(() => {})
         throw error
       }
     },

@@ -1,6 +1,7 @@
 import { isValidObjectId } from 'mongoose'
 import { NotFoundError } from '../infrastructure/errors.js'
 import type { Models } from '../models/index.js'
+import { insertOne } from '../models/insert.js'
 
 export interface TodoView {
   id: string
@@ -34,7 +35,7 @@ export function createTodoService ({ models }: { models: Models }) {
     },
 
     async createTodo (userId: string, title: string): Promise<TodoView> {
-      return toView(await Todo.create({ userId, title }))
+      return toView(await insertOne(Todo, { userId, title }))
     },
 
     async updateTodo (userId: string, todoId: string, changes: { title?: string | undefined, done?: boolean | undefined }): Promise<TodoView> {

@@ -34,6 +34,15 @@ t.test('every image is pinned to a version', async (t) => {
   t.match(compose.services.mailpit.image, /^axllent\/mailpit:v\d+\.\d+\.\d+$/, 'Mailpit to the patch version')
 })
 
+t.test('the scale file (replica set, Cluster, Sentinel) pins the same images', async (t) => {
+  const scale = readFileSync(join(root, 'docker-compose.scale.yml'), 'utf8')
+  // Its services share image lines through YAML anchors: read every image line as written.
+  const images = [...scale.matchAll(/^\s*image:\s*(\S+)\s*$/gm)].map((match) => match[1]!)
+  t.ok(images.length >= 5, `${images.length} image lines`)
+  const pinned = new Set(Object.values<any>(compose.services).map((service) => service.image).filter(Boolean))
+  for (const image of images) t.ok(pinned.has(image), `${image} is one docker-compose.yml pins`)
+})
+
 t.test('the command that makes .env works, and gives a secret the configuration accepts', async (t) => {
   const command = /^#\s+(printf 'JWT_SECRET=.*> \.env)$/m.exec(text)?.[1]
   t.ok(command, `the compose file shows it: ${command}`)

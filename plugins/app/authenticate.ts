@@ -75,18 +75,41 @@ export default fp(async function authenticatePlugin (fastify) {
     return { claims, account: await fastify.revocation.checkAccessToken(claims) }
   })
 
-  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    let wait = perIp.hit(clientKey(request.ip))
-    if (typeof wait !== 'number') wait = await wait // only near the limit
-    if (wait > 0) {
-      reply.header('ratelimit-limit', fastify.config.RATE_LIMIT_BEARER).header('ratelimit-remaining', 0).header('ratelimit-reset', Math.ceil(wait / 1000))
-      throw withExtras(new RateLimitedError(), { retryAfter: Math.ceil(wait / 1000) })
-    }
+  function refuse (reply: FastifyReply, wait: number): never {
+    reply.header('ratelimit-limit', fastify.config.RATE_LIMIT_BEARER).header('ratelimit-remaining', 0).header('ratelimit-reset', Math.ceil(wait / 1000))
+    throw withExtras(new RateLimitedError(), { retryAfter: Math.ceil(wait / 1000) })
+  }
+
+  /** Signature, claims, then the revocation check (one Redis round trip). */
+  function check (request: FastifyRequest): { claims: AccessClaims, account: Promise<PublicUser> } {
     const header = request.headers.authorization
     if (header === undefined || !/^Bearer\b/i.test(header)) throw new TokenMissingError()
-    // As verifyAccessToken, without its result object: this is the hot path.
     const claims = bearerClaims(header)
-    request.account = await fastify.revocation.checkAccessToken(claims)
-    request.user = claims
+    return { claims, account: fastify.revocation.checkAccessToken(claims) }
+  }
+
+  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const wait = perIp.hit(clientKey(request.ip))
+    if (typeof wait === 'number') {
+      // Far from the limit (almost every request): decided here, no I/O of its own.
+      if (wait > 0) refuse(reply, wait)
+      // As verifyAccessToken, without its result object: this is the hot path.
+      const { claims, account } = check(request)
+      request.account = await account
+      request.user = claims
+      return
+    }
+    // Near the limit the hit is decided by Redis: it leaves together with the revocation check
+    // (one auto-pipelined write, one round trip), never before it. The limit is answered first.
+    let checked: ReturnType<typeof check> | undefined
+    let refused: unknown
+    try { checked = check(request) } catch (error) { refused = error }
+    const [limit, account] = await Promise.allSettled([wait, checked?.account])
+    if (limit.status === 'rejected') throw limit.reason // Redis failed: 503, the limit fails closed
+    if (limit.value > 0) refuse(reply, limit.value)
+    if (checked === undefined) throw refused
+    if (account.status === 'rejected') throw account.reason
+    request.account = account.value!
+    request.user = checked.claims
   })
 }, { name: 'authenticate', dependencies: ['jwt', 'services'] })

@@ -32,7 +32,8 @@ interface Counter {
  * what the client has left (LOCAL_SHARE), so far from the limit an instance tells Redis once every
  * few dozen requests, and as the client nears its limit the batches shrink. Within the last
  * 1/LOCAL_SHARE requests of the limit each request's hit is sent at once and the answer decides
- * it (one more Redis command, sent in the same pipelined write as the revocation check). Once
+ * it (one more Redis command: plugins/app/authenticate.ts sends it together with the revocation
+ * check, so the request still waits for one round trip, not two). Once
  * over the limit, requests are refused locally with no I/O until the window ends.
  *
  * Windows are aligned on the clock (minute n is the same window on every instance). A failed batch

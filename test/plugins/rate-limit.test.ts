@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { redisCommandsDuring } from '../counters.js'
-import { bearer, buildApp, json, signUp, startStack, testConfig, uniqueEmail } from '../helper.js'
+import { bearer, buildApp, json, pollUntil, signUp, startStack, testConfig, uniqueEmail } from '../helper.js'
+import { startTcpProxy } from '../stack/tcp-proxy.js'
 
 const stack = await startStack(t)
 // Counters are per route and IP: each test starts from zero.
@@ -127,6 +128,27 @@ t.test('Bearer routes, far from the limit: one Redis command per request; the li
   t.same(Object.keys(insideScript).filter((name) => name !== 'incrby' && name !== 'pexpire'), [], 'nothing else')
   const counted = Number(await stack.redis.admin.get((await stack.redis.admin.keys('lk:rb:*'))[0]!))
   t.ok(counted > 150 && counted <= 202, `Redis holds the instance's count (${counted} of 202, the rest still local)`)
+})
+
+t.test('Bearer routes, near the limit: the limit\'s hit and the revocation check leave together (one round trip, not two)', async (t) => {
+  // Redis reached through a proxy that holds what the app sends: a request that waited for the
+  // limiter's answer before checking revocation would have sent only the limiter's script.
+  const proxy = await startTcpProxy(stack.redis.port)
+  t.teardown(async () => { proxy.resume(); await proxy.close() })
+  // A limit of 50: every hit is decided by Redis (the batch, 1% of what is left, is below 2).
+  const app = await buildApp(t, stack, { RATE_LIMIT_BEARER: '50', REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_TIMEOUT: '5000' })
+  const { accessToken } = await signUp(app, stack)
+  const me = async () => await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })
+  t.equal((await me()).statusCode, 200, 'the user is cached')
+
+  proxy.pause()
+  const answer = me()
+  const sent = await pollUntil(async () => proxy.held(), (bytes) => /evalsha/i.test(bytes) && /mget/i.test(bytes), { timeoutMs: 2_000 })
+  t.match(sent, /evalsha/i, 'the limiter\'s script was sent')
+  t.match(sent, /mget/i, 'and the revocation check with it, before any answer came back')
+  proxy.resume()
+  t.equal((await answer).statusCode, 200)
+  t.same(await redisCommandsDuring(stack.redis.admin, me), { evalsha: 1, incrby: 1, mget: 1 }, 'one script and one MGET per request near the limit')
 })
 
 /** Ten instances sharing Redis, MongoDB and configuration, with one signed-in user. */

@@ -5,7 +5,8 @@ import { freePort } from './ports.js'
  * A TCP proxy in front of a test server that can hold back what clients send: pause() stops
  * forwarding client bytes (requests wait, as behind a stalled network path), resume() delivers
  * them. Answers already on their way still arrive. Used to stall one app instance's MongoDB
- * traffic at an exact point while another instance carries on.
+ * traffic at an exact point while another instance carries on, and to see which Redis commands a
+ * request sends before it waits for an answer.
  */
 export async function startTcpProxy (targetPort: number) {
   const port = await freePort()
@@ -28,6 +29,8 @@ export async function startTcpProxy (targetPort: number) {
   return {
     port,
     pause (): void { paused = true },
+    /** What clients sent while paused, not yet delivered (to see which commands left together). */
+    held (): string { return Buffer.concat(held.map(({ chunk }) => chunk)).toString('latin1') },
     resume (): void {
       paused = false
       for (const { upstream, chunk } of held.splice(0)) if (!upstream.destroyed) upstream.write(chunk)

@@ -80,12 +80,11 @@ export default fp(async function authenticatePlugin (fastify) {
     throw withExtras(new RateLimitedError(), { retryAfter: Math.ceil(wait / 1000) })
   }
 
-  /** Signature, claims, then the revocation check (one Redis round trip). */
-  function check (request: FastifyRequest): { claims: AccessClaims, account: Promise<PublicUser> } {
+  /** The claims of the request's Authorization header (TOKEN_MISSING / TOKEN_INVALID otherwise). */
+  function requestClaims (request: FastifyRequest): AccessClaims {
     const header = request.headers.authorization
     if (header === undefined || !/^Bearer\b/i.test(header)) throw new TokenMissingError()
-    const claims = bearerClaims(header)
-    return { claims, account: fastify.revocation.checkAccessToken(claims) }
+    return bearerClaims(header)
   }
 
   fastify.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -94,22 +93,22 @@ export default fp(async function authenticatePlugin (fastify) {
       // Far from the limit (almost every request): decided here, no I/O of its own.
       if (wait > 0) refuse(reply, wait)
       // As verifyAccessToken, without its result object: this is the hot path.
-      const { claims, account } = check(request)
-      request.account = await account
+      const claims = requestClaims(request)
+      request.account = await fastify.revocation.checkAccessToken(claims)
       request.user = claims
       return
     }
     // Near the limit the hit is decided by Redis: it leaves together with the revocation check
     // (one auto-pipelined write, one round trip), never before it. The limit is answered first.
-    let checked: ReturnType<typeof check> | undefined
-    let refused: unknown
-    try { checked = check(request) } catch (error) { refused = error }
-    const [limit, account] = await Promise.allSettled([wait, checked?.account])
+    let claims: AccessClaims | undefined
+    let invalid: unknown
+    try { claims = requestClaims(request) } catch (error) { invalid = error }
+    const [limit, account] = await Promise.allSettled([wait, claims === undefined ? undefined : fastify.revocation.checkAccessToken(claims)])
     if (limit.status === 'rejected') throw limit.reason // Redis failed: 503, the limit fails closed
     if (limit.value > 0) refuse(reply, limit.value)
-    if (checked === undefined) throw refused
+    if (claims === undefined) throw invalid
     if (account.status === 'rejected') throw account.reason
     request.account = account.value!
-    request.user = checked.claims
+    request.user = claims
   })
 }, { name: 'authenticate', dependencies: ['jwt', 'services'] })

@@ -199,22 +199,34 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     })
   }
 
-  /** Applies an entry to sessions and users (idempotent: the watch completes entries a failure interrupted). */
-  async function applyToMongo (entry: RevocationFields): Promise<void> {
+  /**
+   * Applies an entry to sessions and users (idempotent: the watch completes entries a failure
+   * interrupted). Returns the entry as the mirror must write it.
+   */
+  async function applyToMongo (entry: RevocationFields): Promise<RevocationFields> {
     const { userId, at } = entry
     if (entry.kind === 'account-deleted') {
       await User.deleteOne({ _id: userId })
       await Promise.all([Session.deleteMany({ userId }), RefreshRotation.deleteMany({ userId }), Todo.deleteMany({ userId })])
-      return
+      return entry
     }
     const revoke = { $set: { revokedAt: at, revokeReason: REVOKE_REASONS[entry.kind] } }
     if (entry.kind === 'logout-all') {
       await User.updateOne({ _id: userId }, { $max: { tokensValidAfter: at } })
       // Every session that existed when the user logged out everywhere, listed or not.
       await Session.updateMany({ userId, revokedAt: null, createdAt: { $lte: at } }, revoke)
-      return
+      // A session made while the list was read (a sign-in racing the logout) is revoked above but
+      // was not listed; its token may carry the valid-after second itself, which valid-after alone
+      // lets through. Its mark goes to Redis with the others, and into the journal for replays.
+      const revoked = await Session.find({ userId, revokedAt: at, revokeReason: REVOKE_REASONS[entry.kind] }, { _id: 1 }).lean()
+      const listed = new Set(entry.sessionIds.map(String))
+      const missed = revoked.map((session) => session._id).filter((id) => !listed.has(id.toString()))
+      if (missed.length === 0) return entry
+      await Revocation.updateOne({ _id: entry._id }, { $addToSet: { sessionIds: { $each: missed } } })
+      return { ...entry, sessionIds: [...entry.sessionIds, ...missed] }
     }
     await Session.updateMany({ _id: { $in: entry.sessionIds }, userId, revokedAt: null }, revoke)
+    return entry
   }
 
   async function rebuildUserState (claims: AccessClaims): Promise<PublicUser> {
@@ -307,10 +319,10 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     async revoke (request: RevocationRequest): Promise<void> {
       const entry = await insertOne(Revocation, { ...entryFor(request, new Date(clock.now())), mirroredAt: null })
       metrics.inc('latchkey_revocations_total', { kind: request.kind }) // recorded: it will complete
-      const fields = entry.toObject() as RevocationFields
+      const recorded = entry.toObject() as RevocationFields
       const mirroredAt = new Date(clock.now())
       try {
-        await applyToMongo(fields)
+        const fields = await applyToMongo(recorded)
         // A deleted account's cached user goes at once (its tokens are dead by valid-after anyway);
         // replays leave caches alone, so they never cause a wave of rebuilds.
         await mirrorEntry(fields, mirroredAt.getTime(), request.kind === 'account-deleted')
@@ -319,7 +331,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
         throw error
       }
       // Confirms the mirror; if this write is lost the watch simply writes the entry again.
-      await Revocation.updateOne({ _id: entry._id }, { $set: { mirroredAt, purgeAt: fields.expiresAt } }).catch(() => {})
+      await Revocation.updateOne({ _id: entry._id }, { $set: { mirroredAt, purgeAt: recorded.expiresAt } }).catch(() => {})
     },
 
     /** Writes a revocation's Redis side alone, without the journal (the memory bench measures its keys). */
@@ -369,9 +381,12 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
         : { $or: [{ mirroredAt: null }, { ...live, mirroredAt: { $gt: new Date(oldest - REPLAY_MARGIN_MS) } }] }
       ).lean() as RevocationFields[]
 
+      const applied = new Map<string, RevocationFields>()
+      for (const entry of entries) {
+        if (entry.mirroredAt == null) applied.set(entry._id.toString(), await applyToMongo(entry))
+      }
       const pending = entries.filter((entry) => entry.mirroredAt == null)
-      for (const entry of pending) await applyToMongo(entry)
-      const { written, failures } = await replay(entries, startedAt)
+      const { written, failures } = await replay(entries.map((entry) => applied.get(entry._id.toString()) ?? entry), startedAt)
       const drained = pending.filter((entry) => written.has(entry._id.toString()))
       if (drained.length > 0) {
         await Revocation.updateMany(

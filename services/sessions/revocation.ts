@@ -25,7 +25,7 @@ export interface AccessClaims {
 export interface RevocationRequest {
   kind: RevocationKind
   userId: string
-  /** Sessions that die (their access and refresh tokens). */
+  /** Sessions that die (their access and refresh tokens); logout-all adds every session it revokes. */
   sessionIds: string[]
   /** The logged-out access token (logout): blacklisted for the rest of its life. */
   token?: { jti: string, exp: number }
@@ -215,9 +215,9 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       await User.updateOne({ _id: userId }, { $max: { tokensValidAfter: at } })
       // Every session that existed when the user logged out everywhere, listed or not.
       await Session.updateMany({ userId, revokedAt: null, createdAt: { $lte: at } }, revoke)
-      // A session made while the list was read (a sign-in racing the logout) is revoked above but
-      // was not listed; its token may carry the valid-after second itself, which valid-after alone
-      // lets through. Its mark goes to Redis with the others, and into the journal for replays.
+      // The sessions revoked above are the ones marked, whatever the caller listed: a session made
+      // while a list was read (a sign-in racing the logout) may have a token of the valid-after
+      // second itself, which valid-after alone lets through. Their ids go into the journal for replays.
       const revoked = await Session.find({ userId, revokedAt: at, revokeReason: REVOKE_REASONS[entry.kind] }, { _id: 1 }).lean()
       const listed = new Set(entry.sessionIds.map(String))
       const missed = revoked.map((session) => session._id).filter((id) => !listed.has(id.toString()))
@@ -381,11 +381,9 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
         : { $or: [{ mirroredAt: null }, { ...live, mirroredAt: { $gt: new Date(oldest - REPLAY_MARGIN_MS) } }] }
       ).lean() as RevocationFields[]
 
-      const applied = new Map<string, RevocationFields>()
-      for (const entry of entries) {
-        if (entry.mirroredAt == null) applied.set(entry._id.toString(), await applyToMongo(entry))
-      }
       const pending = entries.filter((entry) => entry.mirroredAt == null)
+      const applied = new Map<string, RevocationFields>()
+      for (const entry of pending) applied.set(entry._id.toString(), await applyToMongo(entry))
       const { written, failures } = await replay(entries.map((entry) => applied.get(entry._id.toString()) ?? entry), startedAt)
       const drained = pending.filter((entry) => written.has(entry._id.toString()))
       if (drained.length > 0) {

@@ -202,10 +202,12 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
       await revocation.revoke({ kind: 'logout', userId: claims.sub, sessionIds: [claims.sid], token: { jti: claims.jti, exp: claims.exp } })
     },
 
-    /** Every session and every access token of the user dies. */
+    /**
+     * Every session and every access token of the user dies. The revocation itself finds the
+     * sessions (those it revokes in MongoDB, so one made meanwhile cannot be missed).
+     */
     async logoutEverywhere (userId: string): Promise<void> {
-      const live = await Session.find({ userId, revokedAt: null }, { _id: 1 }).lean()
-      await revocation.revoke({ kind: 'logout-all', userId, sessionIds: live.map((session) => session._id.toString()) })
+      await revocation.revoke({ kind: 'logout-all', userId, sessionIds: [] })
     },
 
     async listSessions (userId: string, currentSessionId: string): Promise<SessionView[]> {

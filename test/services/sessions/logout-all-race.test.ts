@@ -11,12 +11,12 @@ import { startFerretDb } from '../../stack/ferretdb.js'
 import { startRedisServer } from '../../stack/redis-server.js'
 
 /**
- * SPEC 4c (logout-all kills every session) when a sign-in races the logout: the logout lists
- * the user's live sessions, then records the revocation; a session made between the two is revoked
- * in MongoDB (createdAt <= the logout instant) but was not in the list. Its access token can carry
- * the very second of the valid-after mark, which valid-after alone lets through on a cache hit.
- * The service is driven directly so the race is exact: the logout is handed a list that misses
- * the session, at a clock pinned to the second the token was issued in.
+ * SPEC 4c (logout-all kills every session) when a sign-in races the logout: a session made just
+ * before the logout's instant is revoked in MongoDB (createdAt <= the instant) whatever list of
+ * sessions the caller had; its access token can carry the very second of the valid-after mark,
+ * which valid-after alone lets through on a cache hit. The service is driven directly so the race
+ * is exact: the logout is handed a list that misses the session (as a list read before the
+ * session was made would), at a clock pinned to the second the token was issued in.
  */
 const [redisServer, mongo] = await Promise.all([startRedisServer(), startFerretDb()])
 t.teardown(async () => { await Promise.all([redisServer.close(), mongo.close()]) })

@@ -9,6 +9,7 @@ import { createOtpService } from '../../services/codes/otp.js'
 import { createPasswordHasher } from '../../services/accounts/passwords.js'
 import { createRevocationService } from '../../services/sessions/revocation.js'
 import { createSessionService } from '../../services/sessions/sessions.js'
+import { createAuditLog } from '../../services/events/audit-log.js'
 import { createTodoService } from '../../services/todos/todos.js'
 import { deriveKey } from '../../services/tokens/token-crypto.js'
 import { createUserService } from '../../services/accounts/users.js'
@@ -26,6 +27,8 @@ declare module 'fastify' {
     addressKey: (normalizedEmail: string) => string
     accounts: ReturnType<typeof createAccountService>
     todos: ReturnType<typeof createTodoService>
+    /** The audit log (services/events): security events in MongoDB, shared by events, admin and passkeys. */
+    auditLog: ReturnType<typeof createAuditLog>
   }
 }
 
@@ -87,6 +90,7 @@ export default fp(async function servicesPlugin (fastify) {
 
   const accounts = createAccountService({ models, users, sessions, revocation, passwords, failureCeiling, addressKey, clock, metrics })
   const todos = createTodoService({ models })
+  const auditLog = createAuditLog({ models, clock })
 
   fastify.decorate('users', users)
   fastify.decorate('passwords', passwords)
@@ -99,4 +103,5 @@ export default fp(async function servicesPlugin (fastify) {
   fastify.decorate('otp', otp)
   fastify.decorate('accounts', accounts)
   fastify.decorate('todos', todos)
+  fastify.decorate('auditLog', auditLog)
 }, { name: 'services', dependencies: ['config', 'redis', 'mongoose', 'jwt', 'mailer'] })

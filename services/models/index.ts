@@ -1,4 +1,5 @@
 import type { Connection } from 'mongoose'
+import { createAuditEventModel } from './audit-event.js'
 import { mongoBudgetPlugin } from './mongo-budget-plugin.js'
 import { createRefreshRotationModel } from './refresh-rotation.js'
 import { createRedisShardModel, createRevocationModel } from './revocation.js'
@@ -24,7 +25,8 @@ export function createModels (connection: Connection) {
     Todo: createTodoModel(connection),
     Revocation: createRevocationModel(connection),
     RedisShard: createRedisShardModel(connection),
-    SigningKey: createSigningKeyModel(connection)
+    SigningKey: createSigningKeyModel(connection),
+    AuditEvent: createAuditEventModel(connection)
   }
 }
 

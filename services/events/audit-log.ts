@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto'
+import type { Clock } from '../infrastructure/clock.js'
+import { insertOne } from '../models/insert.js'
+import type { Models } from '../models/index.js'
+import type { AuditEvent, EventInput, EventType } from './event-types.js'
+
+export interface EventQuery {
+  userId?: string
+  type?: EventType
+  /** The `next` of the previous page. */
+  cursor?: string
+  limit: number
+}
+
+/** Opaque cursor: the last event's timestamp and id (ties on one millisecond stay ordered). */
+function encodeCursor (event: { timestamp: Date, _id: string }): string {
+  return Buffer.from(`${event.timestamp.getTime()}:${event._id}`).toString('base64url')
+}
+
+function decodeCursor (cursor: string): { timestamp: Date, id: string } | undefined {
+  const [ms, id] = Buffer.from(cursor, 'base64url').toString().split(':', 2)
+  const time = Number(ms)
+  if (!Number.isSafeInteger(time) || id === undefined || id === '') return undefined
+  return { timestamp: new Date(time), id }
+}
+
+function toEvent (document: { _id: string, type: string, timestamp: Date, userId?: string | null, sessionId?: string | null, ip?: string | null, userAgent?: string | null, data?: unknown }): AuditEvent {
+  const event: AuditEvent = { id: document._id, type: document.type as EventType, timestamp: document.timestamp.toISOString(), data: (document.data ?? {}) as Record<string, unknown> }
+  if (document.userId != null) event.userId = document.userId
+  if (document.sessionId != null) event.sessionId = document.sessionId
+  if (document.ip != null) event.ip = document.ip
+  if (document.userAgent != null) event.userAgent = document.userAgent
+  return event
+}
+
+/**
+ * The audit log: records events in MongoDB and reads them back page by page, newest first.
+ * This is the storage the events, admin and passkey flows share.
+ */
+export function createAuditLog ({ models, clock }: { models: Models, clock: Clock }) {
+  return {
+    /** A fresh event id (`evt_…`), for flows that must know it before the event is written. */
+    newEventId (): string {
+      return `evt_${randomUUID().replaceAll('-', '')}`
+    },
+
+    async record (input: EventInput, id?: string): Promise<AuditEvent> {
+      const document = await insertOne(models.AuditEvent, {
+        _id: id ?? `evt_${randomUUID().replaceAll('-', '')}`,
+        type: input.type,
+        timestamp: new Date(clock.now()),
+        userId: input.userId,
+        sessionId: input.sessionId,
+        ip: input.ip,
+        userAgent: input.userAgent,
+        data: input.data ?? {}
+      })
+      return toEvent(document.toObject())
+    },
+
+    async list (query: EventQuery): Promise<{ events: AuditEvent[], next: string | null }> {
+      const filter: Record<string, unknown> = {}
+      if (query.userId !== undefined) filter.userId = query.userId
+      if (query.type !== undefined) filter.type = query.type
+      const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
+      if (after !== undefined) {
+        filter.$or = [
+          { timestamp: { $lt: after.timestamp } },
+          { timestamp: after.timestamp, _id: { $lt: after.id } }
+        ]
+      }
+      const documents = await models.AuditEvent.find(filter).sort({ timestamp: -1, _id: -1 }).limit(query.limit + 1).lean()
+      const page = documents.slice(0, query.limit)
+      const last = page.at(-1)
+      return {
+        events: page.map((document) => toEvent(document as Parameters<typeof toEvent>[0])),
+        next: documents.length > query.limit && last !== undefined ? encodeCursor(last as { timestamp: Date, _id: string }) : null
+      }
+    }
+  }
+}
+
+export type AuditLog = ReturnType<typeof createAuditLog>

@@ -4,13 +4,13 @@ import { ConnectionString } from 'mongodb-connection-string-url'
 import { keySchedule } from '../tokens/key-schedule.js'
 
 const Seconds = (defaultValue: number, description: string) =>
-  Type.Integer({ minimum: 1, default: defaultValue, description })
+  Type.Integer({ minimum: 1, default: defaultValue, description, unit: 'seconds' })
 const Milliseconds = (defaultValue: number, description: string) =>
-  Type.Integer({ minimum: 1, default: defaultValue, description })
+  Type.Integer({ minimum: 1, default: defaultValue, description, unit: 'ms' })
 
 /**
- * Every setting the service reads, with its default. SPEC.md §2 names most of them; the rest are
- * documented in the README. Only server.ts (and the dev/test launchers) hand process.env to
+ * Every setting the service reads, with its default. SPEC.md §2 names most of them; docs/configuration.md
+ * is generated from this schema (`npm run docs:config`). Only server.ts (and the dev/test launchers) hand process.env to
  * loadConfig; everything else receives the typed result.
  */
 export const EnvSchema = Type.Object({
@@ -18,13 +18,13 @@ export const EnvSchema = Type.Object({
     [Type.Literal('production'), Type.Literal('development'), Type.Literal('test')],
     { default: 'production', description: 'development mounts /dev/inbox and captures mail in memory' }
   ),
-  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
-  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'TCP port the service listens on (`npm run dev` moves to the next free one when it is taken)' }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'address the service listens on (0.0.0.0 in the Docker image)' }),
   APP_URL: Type.String({ minLength: 1, default: 'http://localhost:3000', description: 'public base URL used in emails' }),
   REDIS_URL: Type.String({ minLength: 1, default: 'redis://127.0.0.1:6379', description: 'redis:// or rediss:// (one node), redis+cluster://h1:p1,h2:p2 (seed nodes of a Redis Cluster), redis+sentinel://s1:p1,s2:p2/<master> (a Sentinel-managed master)' }),
   MONGODB_URL: Type.String({ minLength: 1, default: 'mongodb://127.0.0.1:27017/latchkey', description: 'any standard MongoDB connection string (host lists, replicaSet, mongodb+srv://, options)' }),
   SMTP_URL: Type.Optional(Type.String({ minLength: 1, description: 'required outside development' })),
-  MAIL_FROM: Type.String({ minLength: 3, default: 'Latchkey <no-reply@localhost>' }),
+  MAIL_FROM: Type.String({ minLength: 3, default: 'Latchkey <no-reply@localhost>', description: 'From: address of the emails' }),
   JWT_SECRET: Type.String({ minLength: 32, description: 'HS256 key; also the root of the derived HMAC and encryption keys' }),
   JWT_ALGORITHM: Type.Union([Type.Literal('HS256'), Type.Literal('EdDSA'), Type.Literal('ES256')], {
     default: 'HS256', description: 'access-token signature: HS256 (shared secret) or EdDSA / ES256 (key pairs kept in MongoDB, public keys at /.well-known/jwks.json)'
@@ -37,11 +37,11 @@ export const EnvSchema = Type.Object({
   REFRESH_TOKEN_TTL: Seconds(2_592_000, 'absolute refresh token (session) lifetime'),
   MAGIC_LINK_TTL: Seconds(900, 'magic link lifetime'),
   OTP_TTL: Seconds(600, 'one-time code lifetime'),
-  OTP_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 5 }),
+  OTP_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 5, description: 'wrong guesses per code; the guess that uses the last one deletes the code' }),
   EMAIL_COOLDOWN: Type.Integer({ minimum: 0, default: 60, description: 'seconds between two emails to one address' }),
-  EMAIL_HOURLY_LIMIT: Type.Integer({ minimum: 1, default: 5 }),
-  OTP_ADDRESS_BUDGET: Type.Integer({ minimum: 1, default: 10 }),
-  REFRESH_REUSE_GRACE: Type.Integer({ minimum: 0, default: 10 }),
+  EMAIL_HOURLY_LIMIT: Type.Integer({ minimum: 1, default: 5, description: 'emails per address per hour (links and codes together)' }),
+  OTP_ADDRESS_BUDGET: Type.Integer({ minimum: 1, default: 10, description: 'wrong code guesses per address per hour, across resends' }),
+  REFRESH_REUSE_GRACE: Type.Integer({ minimum: 0, default: 10, description: 'seconds a rotated refresh token still returns the same new pair (two tabs); after that, reuse revokes the session' }),
   SMTP_TIMEOUT: Milliseconds(10_000, 'bound on connecting to and sending through SMTP'),
   REDIS_TIMEOUT: Milliseconds(500, 'bound on any Redis command'),
   MONGODB_TIMEOUT: Milliseconds(2_000, 'bound on server selection, and on all the MongoDB time of one request together'),
@@ -59,7 +59,7 @@ export const EnvSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, a hop count, or comma-separated proxy addresses' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
-    { default: 'info' }
+    { default: 'info', description: 'least severe level logged (pino)' }
   )
 })
 

@@ -4,12 +4,14 @@ import { join } from 'node:path'
 import t from 'tap'
 import { leftovers, occupyPort, root, runLauncher } from './launcher.js'
 
-/** The README's curl tour, exactly as a person would paste it, pointed at `api`. */
-function readmeTour (api: string): string {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8')
-  const section = readme.slice(readme.indexOf('## A tour with curl'))
+/** The curl tour (docs/api-tour.md), exactly as a person would paste it, pointed at `api`. */
+function curlTour (api: string): string {
+  const tour = readFileSync(join(root, 'docs', 'api-tour.md'), 'utf8')
+  const start = tour.indexOf('## A tour with curl')
+  if (start === -1) throw new Error('docs/api-tour.md has no "## A tour with curl" section')
+  const section = tour.slice(start)
   const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1]
-  if (block === undefined) throw new Error('no sh block in the README tour')
+  if (block === undefined) throw new Error('no sh block in the tour of docs/api-tour.md')
   return block.replace(/^API=\S+/m, `API=${api}`)
 }
 
@@ -22,7 +24,7 @@ async function bash (script: string): Promise<{ code: number | null, output: str
   return { code, output }
 }
 
-t.test('npm run dev with its port taken: the next free port, a banner pointing at it, readable logs; the README tour runs as pasted; Ctrl+C stops everything', async (t) => {
+t.test('npm run dev with its port taken: the next free port, a banner pointing at it, readable logs; the curl tour runs as pasted; Ctrl+C stops everything', async (t) => {
   const other = await occupyPort(t)
   const dev = runLauncher(t, { PORT: String(other.port) })
   const [, moved] = await dev.waitFor(/port \d+ was in use, so it runs on (\d+)/)
@@ -34,7 +36,7 @@ t.test('npm run dev with its port taken: the next free port, a banner pointing a
   t.equal((await fetch(`http://localhost:${port}/health`)).status, 200, 'and our server answers there')
   t.equal(other.connections(), 0, 'the other server was never contacted')
 
-  const tour = await bash(readmeTour(`http://localhost:${port}`))
+  const tour = await bash(curlTour(`http://localhost:${port}`))
   t.equal(tour.code, 0, 'the tour runs top to bottom')
   if (tour.code !== 0) t.comment(tour.output)
   for (const [step, expected] of [

@@ -36,7 +36,7 @@ const wantsJson = (accept: string | undefined): boolean => accept !== undefined 
 
 /**
  * GET /dev/inbox: the mail the service would have sent, captured in memory, as a page or as JSON
- * with each email's link, token and code picked out (for scripts and the README's curl tour).
+ * with each email's link, token and code picked out (for scripts and the curl tour in docs/api-tour.md).
  * app.ts mounts this only when NODE_ENV=development and no SMTP_URL is set, never in production.
  */
 const devInboxRoutes: FastifyPluginAsyncTypebox = async (fastify) => {

@@ -23,7 +23,7 @@ const tags = ['todos']
 
 /** The demo protected resource: each user sees and changes only their own todos. */
 const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  // '' (not '/'): the collection is /todos, as the docs, metrics and README name it; /todos/ is a 404 like any other trailing slash.
+  // '' (not '/'): the collection is /todos, as the docs and metrics name it; /todos/ is a 404 like any other trailing slash.
   fastify.get('', {
     ...bearerOnly(fastify),
     schema: {

@@ -1,7 +1,7 @@
 import createError, { type FastifyErrorConstructor } from '@fastify/error'
 
 /**
- * Every error code the API answers with (SPEC.md §3 plus the few transport-level codes the README
+ * Every error code the API answers with (SPEC.md §3 plus the few transport-level codes docs/api-tour.md
  * lists). Services throw these; the one error handler in app.ts turns them into
  * {statusCode, code, error, message, ...extra}.
  */

@@ -28,7 +28,7 @@ t.test('/dev/inbox as JSON: the latest emails with the link\'s token and the cod
   t.ok(link.text.includes(link.link), 'and the link is the one in the email')
   t.ok(code.text.includes(code.code), 'the code is the one in the email')
 
-  // The token and code work: the JSON is what the README's curl tour reads.
+  // The token and code work: the JSON is what the curl tour (docs/api-tour.md) reads.
   const look = await dev.inject({ method: 'GET', url: `/auth/magic-link/verify?token=${link.token}` })
   t.match(json(look), { valid: true, purpose: 'signup', email: ada })
   const signedIn = await dev.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email: ada, code: code.code } })

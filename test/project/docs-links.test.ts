@@ -108,3 +108,13 @@ t.test('the check itself: it finds a missing file, a missing anchor and a missin
   t.equal(slug('What /ready checks'), 'what-ready-checks')
   t.equal(slug('Tokens for other services: keys, JWKS, introspection'), 'tokens-for-other-services-keys-jwks-introspection')
 })
+
+t.test('README.md stays a front page: the two commands first, at most about 200 lines', async (t) => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const first = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? ''
+  t.match(first, /^npm ci && npm run dev\b/m, 'the command that runs the service')
+  t.match(first, /^npm ci && npm test\b/m, 'the command that runs the tests (what .ci/run runs)')
+  t.ok(readme.indexOf('```sh') < readme.indexOf('\n## '), 'before any section')
+  const lines = readme.split('\n').length
+  t.ok(lines <= 200, `${lines} lines`)
+})

@@ -2,7 +2,7 @@ import swagger, { type SwaggerTransform } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
-import { errors } from '../../routes/error-responses.js'
+import { errors } from '../../services/infrastructure/error-responses.js'
 
 /**
  * OpenAPI 3 built from the route schemas (TypeBox), served at /openapi.json, with Swagger UI at

@@ -5,8 +5,8 @@ import fp from 'fastify-plugin'
 import { errors } from '../../services/infrastructure/error-responses.js'
 
 /**
- * OpenAPI 3 built from the route schemas (TypeBox), served at /openapi.json, with Swagger UI at
- * /docs. Swagger UI styles itself inline, so its routes (and only those) get a CSP that allows
+ * OpenAPI 3.1 built from the route schemas (TypeBox), served at /openapi.json, with Swagger UI at
+ * /docs (what the document promises and how it is checked: docs/openapi.md). Swagger UI styles itself inline, so its routes (and only those) get a CSP that allows
  * inline styles; scripts still come only from our origin.
  */
 export const DOCS_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +

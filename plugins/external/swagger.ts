@@ -1,4 +1,4 @@
-import swagger, { type SwaggerTransform } from '@fastify/swagger'
+import swagger, { type SwaggerTransform, type SwaggerTransformObject } from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifySchema } from 'fastify'
 import fp from 'fastify-plugin'
@@ -6,8 +6,9 @@ import { errors } from '../../services/infrastructure/error-responses.js'
 
 /**
  * OpenAPI 3.1 built from the route schemas (TypeBox), served at /openapi.json, with Swagger UI at
- * /docs (what the document promises and how it is checked: docs/openapi.md). Swagger UI styles itself inline, so its routes (and only those) get a CSP that allows
- * inline styles; scripts still come only from our origin.
+ * /docs; what the document promises and how it is checked: docs/openapi.md. Swagger UI styles
+ * itself inline, so its routes (and only those) get a CSP that allows inline styles; scripts
+ * still come only from our origin.
  */
 export const DOCS_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
   "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -46,7 +47,7 @@ const documentRoute: SwaggerTransform<DocumentedSchema> = ({ schema, url, route 
 
 /**
  * Every way an operation may declare its callers (`security` on each route schema). The cookie
- * and header names are the ones routes/ uses (checked by test/plugins/swagger.test.ts; this layer
+ * and header names are the ones routes/ uses (checked by test/plugins/openapi.test.ts; this layer
  * does not import routes). A scheme no operation uses is left out of the served document, so
  * `adminKey` appears once the admin routes declare `security: [{ adminKey: [] }]`.
  */
@@ -98,7 +99,7 @@ export const LICENSE = { name: 'MIT', identifier: 'MIT' }
 export default fp(async function swaggerPlugin (fastify) {
   await fastify.register(swagger, {
     transform: documentRoute as SwaggerTransform,
-    transformObject: withoutUnused as never,
+    transformObject: withoutUnused as SwaggerTransformObject,
     openapi: {
       // 3.1: schemas are JSON Schema 2020-12, so TypeBox's `examples` arrays are valid where they stand.
       openapi: '3.1.0',

@@ -93,8 +93,12 @@ function withoutUnused ({ openapiObject }: { openapiObject: Partial<Document> })
   }
 }
 
-/** The license stated in the document (the API description and the service). */
-export const LICENSE = { name: 'MIT', identifier: 'MIT' }
+/**
+ * The license stated in the document. The repository grants none yet (package.json is private, no
+ * LICENSE file), so the document says so in SPDX terms; the owner's choice (MIT, say) replaces
+ * this line and adds the LICENSE file (docs/openapi.md).
+ */
+export const LICENSE = { name: 'Proprietary: all rights reserved', identifier: 'LicenseRef-Proprietary' }
 
 export default fp(async function swaggerPlugin (fastify) {
   await fastify.register(swagger, {

@@ -13,6 +13,8 @@ const assetRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...unlimited,
     schema: {
       tags: ['pages'],
+      operationId: 'getStylesheet',
+      security: [],
       summary: 'Stylesheet of the built-in pages',
       description: 'Static CSS (light and dark schemes). Cache-Control: public, max-age=86400.',
       response: {

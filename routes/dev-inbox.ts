@@ -47,6 +47,8 @@ const devInboxRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...unlimited,
     schema: {
       tags: ['development'],
+      operationId: 'listCapturedEmails',
+      security: [],
       summary: 'Captured emails (development only)',
       description: 'Lists the last 100 emails the service would have sent, newest first: a page with the links clickable, ' +
         'or, with `Accept: application/json`, JSON with each email\'s link, token and code. `to` keeps the emails to one address. ' +

@@ -10,6 +10,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...unlimited,
     schema: {
       tags,
+      operationId: 'checkLiveness',
+      security: [],
       summary: 'Liveness: the process answers',
       description: 'Checks no dependency: 200 as long as the process serves requests. Not rate limited.',
       response: { 200: Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up' }), ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' }) }
@@ -20,6 +22,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...unlimited,
     schema: {
       tags,
+      operationId: 'checkReadiness',
+      security: [],
       summary: 'Readiness: Redis and MongoDB can serve requests',
       description: 'Checks the topology, each part bounded by its timeout: Redis must be a writable master (not a replica, ' +
         'not a Sentinel); on a Redis Cluster the cluster state must be ok and every master owning slots must answer; ' +
@@ -53,6 +57,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...unlimited,
     schema: {
       tags,
+      operationId: 'getMetrics',
+      security: [],
       summary: 'Prometheus metrics',
       description: 'Text exposition format 0.0.4: requests by route and status, latency histogram, user-cache hits and misses, ' +
         'emails sent and failed, OTP failures and lockouts, revocations, Redis and MongoDB errors, Redis data loss. ' +

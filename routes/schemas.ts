@@ -73,7 +73,7 @@ export const Accepted = Type.Object({
   message: Type.String({ examples: ['Check your inbox: if the address can receive mail, a link is on its way.'] })
 }, { description: 'Accepted: the email is on its way (the same answer whether or not the address has an account)' })
 
-export { ErrorResponse, errors } from './error-responses.js'
+export { ErrorResponse, errors } from '../services/infrastructure/error-responses.js'
 
 /** Sends a server-rendered page (outside the JSON response schemas). */
 export async function sendHtml (reply: FastifyReply, status: number, html: string): Promise<FastifyReply> {

@@ -27,6 +27,8 @@ const wellKnownRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...unlimited,
     schema: {
       tags: ['keys'],
+      operationId: 'getJwks',
+      security: [],
       summary: 'Public keys for verifying access tokens (JWKS)',
       description: 'RFC 7517 key set of every published signing key: the current one, a successor published ahead of its use, and ' +
         'retired ones still inside their grace period. Resource servers verify access tokens with it (pin the algorithm; pick the key by `kid`). ' +

@@ -11,6 +11,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'getAccount',
       security: BearerSecurity,
       summary: 'The signed-in user',
       description: 'Served from the Redis user cache: one Redis round trip, no MongoDB query on a hit.',
@@ -22,6 +23,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'updateAccount',
       security: BearerSecurity,
       summary: 'Change your name',
       description: 'Renames the signed-in user; the email address cannot be changed here.',
@@ -38,6 +40,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'deleteAccount',
       security: BearerSecurity,
       summary: 'Delete your account',
       description: 'The account, its sessions and its todos are gone; every token of the user is refused at once.',

@@ -121,6 +121,8 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/magic-link/requests/:id/events', {
     schema: {
       tags,
+      operationId: 'streamCrossDeviceOutcome',
+      security: [{ deviceSecret: [] }, { deviceCookie: [] }],
       summary: 'Wait for the approval (Server-Sent Events)',
       description: 'Streams the outcome of a cross-device request to the device that asked. Authenticate with the ' +
         '`X-Device-Secret` header (API clients; the built-in waiting page uses its HttpOnly cookie instead). Events: ' +
@@ -186,6 +188,8 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/magic-link/requests/:id/outcome', {
     schema: {
       tags,
+      operationId: 'pollCrossDeviceOutcome',
+      security: [{ deviceSecret: [] }],
       summary: 'Wait for the approval (long-poll)',
       description: 'For clients without Server-Sent Events. Answers as soon as the request is decided, or after `wait` ' +
         'seconds (at most 30) with status pending; call again then. `approved` carries the token pair, exactly once ' +

@@ -35,6 +35,7 @@ const introspectRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     schema: {
       tags: ['keys'],
+      operationId: 'introspectToken',
       security: [{ introspectionSecret: [] }],
       summary: 'Is this access token live? (RFC 7662)',
       description: 'For resource servers that need revocation at once rather than at `exp`. Client authentication: ' +

@@ -17,6 +17,8 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...signInLimit(fastify),
     schema: {
       tags,
+      operationId: 'requestMagicLink',
+      security: [],
       summary: 'Email a sign-up or sign-in link',
       description: 'Sends a signup link to a new address or a login link to an existing account. ' +
         'Answers 202 with the same body either way, so the response does not reveal whether an account exists. ' +
@@ -47,6 +49,8 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...perIpLimit(3 * fastify.config.RATE_LIMIT_AUTH),
     schema: {
       tags,
+      operationId: 'verifyMagicLink',
+      security: [],
       summary: 'Look at a link without using it',
       description: 'Never consumes the token (mail scanners follow links). Browsers (Accept: text/html) get a page: ' +
         'a signup form or a one-click Continue form, both POSTing back here. API clients get JSON.',
@@ -83,6 +87,8 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...signInLimit(fastify),
     schema: {
       tags,
+      operationId: 'signUp',
+      security: [],
       summary: 'Create the account from a signup link and sign in',
       description: 'The token comes from the signup link (query string or body) and must have been issued for this email address.',
       querystring: Type.Object({ token: Type.Optional(OpaqueToken) }, { additionalProperties: false }),
@@ -112,6 +118,8 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...signInLimit(fastify),
     schema: {
       tags,
+      operationId: 'consumeMagicLink',
+      security: [],
       summary: 'Sign in with a login link',
       description: 'Consumes a login link (from an email sent to an existing account) exactly once and starts a session.',
       body: Type.Object({ token: OpaqueToken }, { additionalProperties: false }),

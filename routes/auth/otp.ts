@@ -20,6 +20,8 @@ const otpRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...signInLimit(fastify),
     schema: {
       tags,
+      operationId: 'requestCode',
+      security: [],
       summary: 'Email a six-digit sign-in code',
       description: 'Emails a code that signs in an existing account or signs up a new address. A new code replaces the ' +
         'previous one. Answers 202 with the same body whether or not an account exists. Shares the per-address email ' +
@@ -40,6 +42,8 @@ const otpRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     preHandler: [fastify.limitPerAddress],
     schema: {
       tags,
+      operationId: 'verifyCode',
+      security: [],
       summary: 'Sign in (or sign up) with the emailed code',
       description: 'Right code → tokens; `created` tells whether the account was just made (with `name`, or the ' +
         'address\'s local part). Each code allows OTP_MAX_ATTEMPTS guesses and each address OTP_ADDRESS_BUDGET wrong ' +

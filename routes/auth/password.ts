@@ -10,6 +10,8 @@ const passwordRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     preHandler: [fastify.limitPerAddress],
     schema: {
       tags: ['password'],
+      operationId: 'logInWithPassword',
+      security: [],
       summary: 'Sign in with email and password',
       description: 'For accounts that set a password at signup. Any failure is 401 INVALID_CREDENTIALS, with the same body ' +
         'and similar time for an unknown address and a wrong password.',

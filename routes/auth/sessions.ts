@@ -11,6 +11,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...perIpLimit(fastify.config.RATE_LIMIT_REFRESH),
     schema: {
       tags,
+      operationId: 'refreshTokens',
+      security: [],
       summary: 'Trade a refresh token for a new pair',
       description: 'Rotates on every use: the old refresh token dies. Presenting a rotated token again within ' +
         'REFRESH_REUSE_GRACE returns the same new pair (two tabs refreshing at once); after it, the whole session is revoked.',
@@ -27,6 +29,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'logOut',
       security: BearerSecurity,
       summary: 'Log out this session',
       description: 'The access token is refused from the next request on, on every instance; the session and its refresh token die.',
@@ -41,6 +44,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'logOutEverywhere',
       security: BearerSecurity,
       summary: 'Log out everywhere',
       description: 'Every session and every access token of the user dies.',
@@ -55,6 +59,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'listSessions',
       security: BearerSecurity,
       summary: "The user's live sessions",
       description: 'Sessions that are neither revoked nor ended, most recently used first; `current` marks the one this token belongs to.',
@@ -76,6 +81,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'revokeSession',
       security: BearerSecurity,
       summary: 'Revoke one of your sessions',
       description: 'Revokes one of your own sessions (its tokens die at once). Any other id, including another user\'s session, is a 404.',

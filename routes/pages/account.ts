@@ -78,6 +78,8 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true, // an unknown or stale query parameter is ignored, not a 400
     schema: {
       tags,
+      operationId: 'showAccountPage',
+      security: [{ pageSession: [] }],
       summary: 'Account page',
       description: 'Who is signed in (from the HttpOnly session cookies): name (with a rename form), email, member since; the live ' +
         'sessions (device, IP, last used, this one marked) with a button to sign each out; Log out, Log out everywhere, and a ' +
@@ -100,6 +102,8 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitLogOutForm',
+      security: [{ pageSession: [] }],
       summary: 'Account page form: log out',
       description: 'Form field csrf. Revokes the session (its access and refresh tokens die at once, on every instance), ' +
         'clears the cookies and goes to the start page (303).',
@@ -119,6 +123,8 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitLogOutEverywhereForm',
+      security: [{ pageSession: [] }],
       summary: 'Account page form: log out everywhere',
       description: 'Form field csrf. Every session and every access token of the user dies (as POST /auth/logout-all); this ' +
         "browser's cookies are cleared and it goes to the start page (303).",
@@ -137,6 +143,8 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitRevokeSessionForm',
+      security: [{ pageSession: [] }],
       summary: 'Account page form: sign one session out',
       description: 'Form fields csrf, session (an id from the list). Revokes that session of yours (as DELETE /auth/sessions/:id): ' +
         'its tokens die at once. Back to the account page (303); if it was this browser\'s own session, the cookies are cleared ' +
@@ -164,6 +172,8 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitNameForm',
+      security: [{ pageSession: [] }],
       summary: 'Account page form: change your name',
       description: 'Form fields csrf, name (1 to 100 characters). Renames the user (as PATCH /auth/me) and goes back to the account ' +
         'page (303); an invalid name shows the account page again with the message, the name field focused.',
@@ -185,6 +195,8 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/account/delete', {
     schema: {
       tags,
+      operationId: 'showDeleteAccountPage',
+      security: [{ pageSession: [] }],
       summary: 'Account page: confirm deleting the account',
       description: 'The confirmation step: says what will be deleted, with a Delete button (POST) and a way back. Deletes nothing.',
       response: { 200: HtmlPage('The confirmation page'), 303: { description: 'Not signed in: to the start page' }, ...pageErrors }
@@ -201,6 +213,8 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitDeleteAccountForm',
+      security: [{ pageSession: [] }],
       summary: 'Confirmation page form: delete the account',
       description: 'Form fields csrf, confirm (must be "delete": the form of the confirmation page). Deletes the account, its ' +
         'sessions and todos (as DELETE /auth/me): every token dies at once. The cookies are cleared and the browser goes to the ' +

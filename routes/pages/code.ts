@@ -21,6 +21,8 @@ const codeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'showCodePage',
+      security: [],
       summary: 'Code page',
       description: 'A form for the 6-digit code emailed to `email` (and a name, used only by new accounts). Sends nothing by itself.',
       querystring: Type.Object({ email: Type.String({ maxLength: 512 }) }, { additionalProperties: false }),
@@ -36,6 +38,8 @@ const codeRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitCodeForm',
+      security: [],
       summary: 'Code page form: sign in with the code',
       description: 'Form fields csrf, email, code, name (optional; used when the code creates the account). On success the session ' +
         'cookies are set and the browser goes to /account (303). A wrong code shows the code page again with the attempts left; ' +

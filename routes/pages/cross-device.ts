@@ -37,6 +37,8 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitCrossDeviceForm',
+      security: [],
       summary: 'Start page form: sign in on this device from my phone',
       description: 'Form fields csrf, email. Emails an approval link (same for known and unknown addresses), keeps the device ' +
         'secret in an HttpOnly cookie scoped to the request, and goes to the waiting page (303).',
@@ -67,6 +69,8 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'showWaitingPage',
+      security: [{ deviceCookie: [] }],
       summary: 'Waiting page of a cross-device sign-in',
       description: 'Shows the number to pick on the other device and updates live (Server-Sent Events; without JavaScript it ' +
         'refreshes every 5 s). Once approved, a load of this page signs this browser in (session cookies, 303 to /account); ' +
@@ -101,6 +105,8 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'showApprovalPage',
+      security: [],
       summary: 'Approval page (the emailed cross-device link)',
       description: 'Shows who asks to sign in (browser, system, coarse network, how long ago) and three numbers; picking the one ' +
         'shown on the asking device approves. Never changes anything (mail scanners GET and HEAD links).',
@@ -124,6 +130,8 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitApprovalForm',
+      security: [],
       summary: 'Approval page form: pick the number, or deny',
       description: 'Form fields csrf, token, and either choice (the number picked; the right one approves, a wrong one denies ' +
         'for good) with name (signup requests) and here=1 (also sign in this device), or decision=deny. A request is decided ' +
@@ -184,6 +192,8 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       ...unlimited,
       schema: {
         tags,
+        operationId: path.endsWith('.js') ? 'getCrossDeviceScript' : 'getCrossDeviceStylesheet',
+        security: [],
         summary: `${path.endsWith('.js') ? 'Script' : 'Stylesheet'} of the cross-device pages`,
         description: 'Static; Cache-Control: public, max-age=86400.',
         response: { 200: { description: 'The file', content: { [type.split(';')[0]!]: { schema: Type.String() } } }, ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' }) }

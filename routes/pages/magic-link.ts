@@ -23,6 +23,8 @@ const magicLinkFormRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitMagicLinkForm',
+      security: [],
       summary: 'Magic-link page form: create the account or continue signing in',
       description: 'The forms of GET /auth/magic-link/verify post here (csrf, token, and for a signup link name and optional ' +
         'password; email only prefills the "request a new link" page should the link have died meanwhile). The token is consumed ' +

@@ -16,6 +16,8 @@ const startRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true, // tracking parameters on a link to the start page are ignored, not a 400
     schema: {
       tags,
+      operationId: 'showStartPage',
+      security: [],
       summary: 'Start page',
       description: 'An email field and two buttons: "Email me a link" or "Email me a code". Works without JavaScript.',
       querystring: Type.Object({
@@ -36,6 +38,8 @@ const startRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitStartForm',
+      security: [],
       summary: 'Start page form: email a link or a code',
       description: 'Form fields csrf, email, method (link or code). A link shows a "check your inbox" page; a code leads ' +
         'to the code page (303). The answer is the same whether or not the address has an account.',

@@ -28,6 +28,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'listTodos',
       security: BearerSecurity,
       summary: 'Your todos',
       description: 'All todos of the signed-in user, oldest first.',
@@ -39,6 +40,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'createTodo',
       security: BearerSecurity,
       summary: 'Add a todo',
       description: 'Creates a todo owned by the signed-in user.',
@@ -51,6 +53,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'updateTodo',
       security: BearerSecurity,
       summary: 'Change a todo',
       description: 'Changes the title or done flag of one of your todos; another user\'s todo is a 404.',
@@ -64,6 +67,7 @@ const todoRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     ...bearerOnly(fastify),
     schema: {
       tags,
+      operationId: 'deleteTodo',
       security: BearerSecurity,
       summary: 'Delete a todo',
       description: 'Deletes one of your todos; another user\'s todo is a 404.',

@@ -1,8 +1,8 @@
 import { STATUS_CODES } from 'node:http'
 import { OptionalKind, Type, type TProperties, type TSchema } from '@sinclair/typebox'
-import * as appErrors from '../services/infrastructure/errors.js'
-import { ErrorCodes, type ErrorCode } from '../services/infrastructure/errors.js'
-import { withWait } from '../services/infrastructure/wait-in-words.js'
+import * as appErrors from './errors.js'
+import { ErrorCodes, type ErrorCode } from './errors.js'
+import { withWait } from './wait-in-words.js'
 
 /**
  * Error responses for the route schemas: each status gets a schema with the four fields every

@@ -53,6 +53,7 @@ export default fp(async function crossDevicePlugin (fastify, opts: CrossDeviceOp
     addressKey: fastify.addressKey,
     appUrl: config.APP_URL,
     ttlSeconds: config.MAGIC_LINK_TTL,
+    openPerAddress: config.CROSS_DEVICE_OPEN_PER_ADDRESS,
     clock,
     metrics
   })

@@ -34,13 +34,13 @@ const DeviceSecretHeaders = Type.Object({
 
 const Pending = Type.Object({
   status: Type.Literal('pending'),
-  matchNumber: Type.Integer({ description: 'The number to show on this device' }),
+  matchNumber: Type.Integer({ minimum: 0, maximum: 99, description: 'The number to show on this device, as two digits (07)' }),
   expiresIn: Type.Integer({ description: 'Seconds until the request expires' })
 }, { additionalProperties: false })
 const Approved = Type.Object({ status: Type.Literal('approved'), user: PublicUser, ...TokenPair }, { additionalProperties: false })
 const Denied = Type.Object({
   status: Type.Literal('denied'),
-  reason: Type.Union([Type.Literal('denied'), Type.Literal('wrong-number')], { description: 'Deny was pressed, or a wrong number was picked' })
+  reason: Type.Union([Type.Literal('denied'), Type.Literal('wrong-number')], { description: 'Deny was pressed, or a wrong number was typed' })
 }, { additionalProperties: false })
 
 /** POST /auth/magic-link's 202: `message` always; the rest only with crossDevice: true (for known and unknown addresses alike). */
@@ -48,7 +48,7 @@ export const CrossDeviceAccepted = Type.Object({
   message: Type.String({ examples: ['Check your inbox: if the address can receive mail, a link is on its way.'] }),
   requestId: Type.Optional(Type.String({ description: 'crossDevice: names the request in the wait URLs' })),
   deviceSecret: Type.Optional(Type.String({ description: 'crossDevice: send as X-Device-Secret to wait for the outcome; shown once, never in a URL' })),
-  matchNumber: Type.Optional(Type.Integer({ description: 'crossDevice: show it; the person picks it on the approval page' })),
+  matchNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 99, description: 'crossDevice: show it as two digits (07); the person types it on the approval page' })),
   expiresIn: Type.Optional(Type.Integer({ description: 'crossDevice: seconds until the request expires' }))
 }, { description: 'Accepted: the email is on its way (the same answer whether or not the address has an account)' })
 
@@ -65,7 +65,7 @@ const tokensOf = ({ user, accessToken, refreshToken, expiresIn }: SignedIn) => (
 
 const messages = {
   denied: 'The sign-in was denied on the other device. Nobody was signed in.',
-  'wrong-number': 'A wrong number was picked on the other device, so the request was cancelled. Nobody was signed in.',
+  'wrong-number': 'A wrong number was typed on the other device, so the request was cancelled. Nobody was signed in.',
   expired: 'This sign-in request expired, was finished, or is unknown. Start again.',
   unavailable: 'The service is unavailable right now; reconnect in a moment (the request stays valid until it expires).'
 }

@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import cookie from '../../plugins/external/cookie.js'
+import { clientKey } from '../../plugins/external/rate-limit.js'
 import { CrossDeviceGoneError, RateLimitedError, ServiceUnavailableError, ValidationFailedError, withExtras } from '../../services/infrastructure/errors.js'
 import { DEVICE_SECRET_PATTERN, REQUEST_ID_PATTERN, type CrossDeviceOutcome } from '../../services/links/cross-device.js'
 import type { FinalStep, Follower } from '../../services/links/cross-device-events.js'
@@ -56,7 +57,7 @@ export const CrossDeviceAccepted = Type.Object({
 const waitErrors = errors({
   400: 'VALIDATION_FAILED (no X-Device-Secret header, or a query parameter that is not listed)',
   410: 'MAGIC_LINK_INVALID: unknown, expired or finished request, or a wrong secret',
-  429: 'RATE_LIMITED (too many open waits for this request)',
+  429: 'RATE_LIMITED (too many open waits for this request, for this IP or on this instance; with Retry-After)',
   503: 'SERVICE_UNAVAILABLE (Redis)'
 })
 
@@ -97,10 +98,20 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     throw new ValidationFailedError('the X-Device-Secret header is required')
   }
 
-  /** Refuses a new wait this instance could not wake (subscriber down) or one too many for the request. */
-  function admitWait (requestId: string): void {
+  /**
+   * Admits a new wait, or refuses it: one this instance could not wake (subscriber down: 503), one
+   * too many for the request, for the client's IP (CROSS_DEVICE_WAITS_PER_IP) or for this instance
+   * (CROSS_DEVICE_WAITS_PER_INSTANCE): 429. Returns what gives the wait's place back when it ends.
+   */
+  function admitWait (request: FastifyRequest, requestId: string): () => void {
     if (!events.available) throw withExtras(new ServiceUnavailableError(), { retryAfter: 1 })
     if (events.waiting(requestId) >= MAX_WAITS_PER_REQUEST) throw withExtras(new RateLimitedError(), { retryAfter: 5 })
+    const place = fastify.crossDeviceWaits.take(clientKey(request.ip))
+    if ('refused' in place) {
+      fastify.metrics.inc('latchkey_cross_device_waits_refused_total', { ceiling: place.refused })
+      throw withExtras(new RateLimitedError(), { retryAfter: 5 })
+    }
+    return place.release
   }
 
   /** A claim whose waiter left before it returned: its session is revoked and the request approved again. */
@@ -140,8 +151,15 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const { id } = request.params
     const { secret, claim } = deviceSecretOf(request, true)
-    admitWait(id)
-    const first = await firstLook(request, id, secret, claim)
+    // The stream holds its place from here until it ends, however it ends.
+    const release = admitWait(request, id)
+    let first: CrossDeviceOutcome
+    try {
+      first = await firstLook(request, id, secret, claim)
+    } catch (error) {
+      release()
+      throw error
+    }
 
     const stream = new PassThrough()
     let follower: Follower | undefined
@@ -149,6 +167,7 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const end = (): void => {
       clearInterval(heartbeat)
       follower?.stop()
+      release()
       if (!stream.writableEnded) stream.end()
     }
     const finalEvent = (step: CrossDeviceOutcome | FinalStep): void => {
@@ -209,7 +228,7 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
     let step: CrossDeviceOutcome | FinalStep = await firstLook(request, id, secret, true)
     if (step.state === 'pending' && wait > 0) {
-      admitWait(id)
+      const release = admitWait(request, id)
       const pending = step
       step = await new Promise<CrossDeviceOutcome | FinalStep>((resolve) => {
         // The deadline asks the wait to end; a claim still running then finishes first, and its
@@ -222,7 +241,7 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           onUndelivered: giveBack(request, id)
         })
         reply.raw.once('close', () => { clearTimeout(timer); follower.stop(); resolve(pending) })
-      })
+      }).finally(release)
     }
 
     if (step.state === 'pending') {

@@ -38,8 +38,15 @@ export function approvalTokenFrom (mail: ParsedMail): string {
   return match[1]!
 }
 
-/** The numbers the approval page offers. */
-export const choicesOf = (html: string): number[] => [...html.matchAll(/name="choice" value="(\d+)"/g)].map((match) => Number(match[1]))
+/** Whether an approval page asks to type the number (a text field, never a list of numbers to pick from). */
+export const asksToTypeNumber = (html: string): boolean =>
+  /<input id="choice" name="choice"[^>]*inputmode="numeric"/.test(html) && !/name="choice" value=/.test(html)
+
+/** A match number other than `match` (0 to 99). */
+export const wrongNumber = (match: number, offset = 1): number => (match + offset) % 100
+
+/** A match number as the pages show it: two digits. */
+export const twoDigits = (n: number): string => String(n).padStart(2, '0')
 
 export const secretHeader = (deviceSecret: string) => ({ 'x-device-secret': deviceSecret })
 

@@ -49,6 +49,8 @@ export function testConfig (stack: Stack, overrides: Record<string, string> = {}
     RATE_LIMIT_AUTH_TOTAL: '100000',
     RATE_LIMIT_REFRESH: '100000',
     RATE_LIMIT_ADDRESS: '100000',
+    CROSS_DEVICE_OPEN_PER_ADDRESS: '100000',
+    CROSS_DEVICE_WAITS_PER_IP: '100000',
     ...overrides
   })
 }

@@ -5,11 +5,12 @@
  */
 export const CROSS_DEVICE_STYLES = `
 .match{font:700 3.2rem/1 ui-monospace,monospace;letter-spacing:.08em;text-indent:.08em;text-align:center;margin:1rem auto;padding:.9rem 0;width:9rem;border:2px solid var(--accent);border-radius:.75rem}
-fieldset.choices{border:0;margin:1.25rem 0 0;padding:0}
-fieldset.choices legend{font-weight:600;margin-bottom:.6rem;padding:0}
+input.match-input{font:700 2rem/1 ui-monospace,monospace;letter-spacing:.2em;text-align:center;width:7rem}
+dl.where{display:grid;grid-template-columns:auto 1fr;gap:.3rem .8rem;margin:1rem 0}
+dl.where dt{font-weight:600}
+dl.where dd{margin:0;overflow-wrap:anywhere}
+.notice.warn{border-color:var(--danger);background:color-mix(in srgb,var(--danger) 8%,transparent)}
 .who{overflow-wrap:anywhere}
-.choice-row{display:flex;gap:.75rem;justify-content:center}
-.choice-row button{margin:0;min-width:5.5rem;padding:.9rem .5rem;font:700 1.8rem/1 ui-monospace,monospace}
 label.check{display:flex;gap:.5rem;align-items:center;font-weight:400;margin-top:1rem}
 label.check input{width:auto;margin:0}
 `

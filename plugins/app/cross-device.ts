@@ -3,11 +3,14 @@ import { duplicateClient, type RedisClient } from '../../services/infrastructure
 import { redisKeys } from '../../services/infrastructure/redis-keys.js'
 import { createCrossDeviceService } from '../../services/links/cross-device.js'
 import { createCrossDeviceEvents, type CrossDeviceEventsOptions } from '../../services/links/cross-device-events.js'
+import { createWaitCeilings } from '../../services/links/cross-device-waits.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     crossDevice: ReturnType<typeof createCrossDeviceService>
     crossDeviceEvents: ReturnType<typeof createCrossDeviceEvents>
+    /** The per-IP and per-instance ceilings on open waits (CROSS_DEVICE_WAITS_PER_IP, CROSS_DEVICE_WAITS_PER_INSTANCE). */
+    crossDeviceWaits: ReturnType<typeof createWaitCeilings>
   }
 }
 
@@ -53,12 +56,16 @@ export default fp(async function crossDevicePlugin (fastify, opts: CrossDeviceOp
     addressKey: fastify.addressKey,
     appUrl: config.APP_URL,
     ttlSeconds: config.MAGIC_LINK_TTL,
+    openPerAddress: config.CROSS_DEVICE_OPEN_PER_ADDRESS,
     clock,
     metrics
   })
 
   fastify.decorate('crossDevice', service)
   fastify.decorate('crossDeviceEvents', events)
+  const waits = createWaitCeilings({ perClient: config.CROSS_DEVICE_WAITS_PER_IP, perInstance: config.CROSS_DEVICE_WAITS_PER_INSTANCE })
+  fastify.decorate('crossDeviceWaits', waits)
+  metrics.gauge('latchkey_cross_device_waits', () => waits.open)
   // A wait whose check is running (maybe claiming a session) ends once it returns, with its tokens.
   fastify.addHook('preClose', async () => { await events.shutdown() })
   fastify.addHook('onClose', async () => { await events.close() })

@@ -17,6 +17,13 @@ declare module 'fastify' {
      * and the request, if it says where it comes from (Sec-Fetch-Site, Origin), comes from APP_URL's origin.
      */
     checkPageCsrf: (request: FastifyRequest, formToken: string | undefined, sessionId?: string) => boolean
+    /**
+     * The same check before anyone is looked up: the session the form token was made for ('' for a
+     * signed-out page), or null when the token is missing, forged, for another browser, or the
+     * request comes from another site. No I/O: the caller then finds the browser's session and
+     * compares its id.
+     */
+    pageCsrfSession: (request: FastifyRequest, formToken: string | undefined) => string | null
   }
 }
 
@@ -33,14 +40,23 @@ export default fp(async function csrfPlugin (fastify) {
     return csrf.formToken(value, sessionId)
   })
 
-  fastify.decorate('checkPageCsrf', function checkPageCsrf (request: FastifyRequest, formToken: string | undefined, sessionId = ''): boolean {
-    // Where the form was posted from, when the browser says: a sibling subdomain is same-site (its
-    // Strict cookies go along) but shows up here as Sec-Fetch-Site: same-site, and as another
-    // Origin. (With Referrer-Policy: no-referrer, browsers send `Origin: null`: no information.)
+  /**
+   * Where the form was posted from, when the browser says: a sibling subdomain is same-site (its
+   * Strict cookies go along) but shows up here as Sec-Fetch-Site: same-site, and as another
+   * Origin. (With Referrer-Policy: no-referrer, browsers send `Origin: null`: no information.)
+   */
+  function fromThisSite (request: FastifyRequest): boolean {
     const site = request.headers['sec-fetch-site']
     if (site === 'same-site' || site === 'cross-site') return false
     const origin = request.headers.origin
-    if (origin !== undefined && origin !== 'null' && origin !== appOrigin) return false
-    return csrf.verify(request.cookies[cookieName], formToken, sessionId)
+    return origin === undefined || origin === 'null' || origin === appOrigin
+  }
+
+  fastify.decorate('checkPageCsrf', function checkPageCsrf (request: FastifyRequest, formToken: string | undefined, sessionId = ''): boolean {
+    return fromThisSite(request) && csrf.verify(request.cookies[cookieName], formToken, sessionId)
+  })
+
+  fastify.decorate('pageCsrfSession', function pageCsrfSession (request: FastifyRequest, formToken: string | undefined): string | null {
+    return fromThisSite(request) ? csrf.sessionOf(request.cookies[cookieName], formToken) : null
   })
 }, { name: 'csrf', dependencies: ['config'] })

@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import cookie from '../../plugins/external/cookie.js'
+import { clientKey } from '../../plugins/external/rate-limit.js'
 import { CrossDeviceGoneError, RateLimitedError, ServiceUnavailableError, ValidationFailedError, withExtras } from '../../services/infrastructure/errors.js'
 import { DEVICE_SECRET_PATTERN, REQUEST_ID_PATTERN, type CrossDeviceOutcome } from '../../services/links/cross-device.js'
 import type { FinalStep, Follower } from '../../services/links/cross-device-events.js'
@@ -34,13 +35,13 @@ const DeviceSecretHeaders = Type.Object({
 
 const Pending = Type.Object({
   status: Type.Literal('pending'),
-  matchNumber: Type.Integer({ description: 'The number to show on this device' }),
+  matchNumber: Type.Integer({ minimum: 0, maximum: 99, description: 'The number to show on this device, as two digits (07)' }),
   expiresIn: Type.Integer({ description: 'Seconds until the request expires' })
 }, { additionalProperties: false })
 const Approved = Type.Object({ status: Type.Literal('approved'), user: PublicUser, ...TokenPair }, { additionalProperties: false })
 const Denied = Type.Object({
   status: Type.Literal('denied'),
-  reason: Type.Union([Type.Literal('denied'), Type.Literal('wrong-number')], { description: 'Deny was pressed, or a wrong number was picked' })
+  reason: Type.Union([Type.Literal('denied'), Type.Literal('wrong-number')], { description: 'Deny was pressed, or a wrong number was typed' })
 }, { additionalProperties: false })
 
 /** POST /auth/magic-link's 202: `message` always; the rest only with crossDevice: true (for known and unknown addresses alike). */
@@ -48,7 +49,7 @@ export const CrossDeviceAccepted = Type.Object({
   message: Type.String({ examples: ['Check your inbox: if the address can receive mail, a link is on its way.'] }),
   requestId: Type.Optional(Type.String({ description: 'crossDevice: names the request in the wait URLs' })),
   deviceSecret: Type.Optional(Type.String({ description: 'crossDevice: send as X-Device-Secret to wait for the outcome; shown once, never in a URL' })),
-  matchNumber: Type.Optional(Type.Integer({ description: 'crossDevice: show it; the person picks it on the approval page' })),
+  matchNumber: Type.Optional(Type.Integer({ minimum: 0, maximum: 99, description: 'crossDevice: show it as two digits (07); the person types it on the approval page' })),
   expiresIn: Type.Optional(Type.Integer({ description: 'crossDevice: seconds until the request expires' }))
 }, { description: 'Accepted: the email is on its way (the same answer whether or not the address has an account)' })
 
@@ -56,7 +57,7 @@ export const CrossDeviceAccepted = Type.Object({
 const waitErrors = errors({
   400: 'VALIDATION_FAILED (no X-Device-Secret header, or a query parameter that is not listed)',
   410: 'MAGIC_LINK_INVALID: unknown, expired or finished request, or a wrong secret',
-  429: 'RATE_LIMITED (too many open waits for this request)',
+  429: 'RATE_LIMITED (too many open waits for this request, for this IP or on this instance; with Retry-After)',
   503: 'SERVICE_UNAVAILABLE (Redis)'
 })
 
@@ -65,7 +66,7 @@ const tokensOf = ({ user, accessToken, refreshToken, expiresIn }: SignedIn) => (
 
 const messages = {
   denied: 'The sign-in was denied on the other device. Nobody was signed in.',
-  'wrong-number': 'A wrong number was picked on the other device, so the request was cancelled. Nobody was signed in.',
+  'wrong-number': 'A wrong number was typed on the other device, so the request was cancelled. Nobody was signed in.',
   expired: 'This sign-in request expired, was finished, or is unknown. Start again.',
   unavailable: 'The service is unavailable right now; reconnect in a moment (the request stays valid until it expires).'
 }
@@ -97,10 +98,20 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     throw new ValidationFailedError('the X-Device-Secret header is required')
   }
 
-  /** Refuses a new wait this instance could not wake (subscriber down) or one too many for the request. */
-  function admitWait (requestId: string): void {
+  /**
+   * Admits a new wait, or refuses it: one this instance could not wake (subscriber down: 503), one
+   * too many for the request, for the client's IP (CROSS_DEVICE_WAITS_PER_IP) or for this instance
+   * (CROSS_DEVICE_WAITS_PER_INSTANCE): 429. Returns what gives the wait's place back when it ends.
+   */
+  function admitWait (request: FastifyRequest, requestId: string): () => void {
     if (!events.available) throw withExtras(new ServiceUnavailableError(), { retryAfter: 1 })
     if (events.waiting(requestId) >= MAX_WAITS_PER_REQUEST) throw withExtras(new RateLimitedError(), { retryAfter: 5 })
+    const place = fastify.crossDeviceWaits.take(clientKey(request.ip))
+    if ('refused' in place) {
+      fastify.metrics.inc('latchkey_cross_device_waits_refused_total', { ceiling: place.refused })
+      throw withExtras(new RateLimitedError(), { retryAfter: 5 })
+    }
+    return place.release
   }
 
   /** A claim whose waiter left before it returned: its session is revoked and the request approved again. */
@@ -142,8 +153,15 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const { id } = request.params
     const { secret, claim } = deviceSecretOf(request, true)
-    admitWait(id)
-    const first = await firstLook(request, id, secret, claim)
+    // The stream holds its place from here until it ends, however it ends.
+    const release = admitWait(request, id)
+    let first: CrossDeviceOutcome
+    try {
+      first = await firstLook(request, id, secret, claim)
+    } catch (error) {
+      release()
+      throw error
+    }
 
     const stream = new PassThrough()
     let follower: Follower | undefined
@@ -151,6 +169,7 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const end = (): void => {
       clearInterval(heartbeat)
       follower?.stop()
+      release()
       if (!stream.writableEnded) stream.end()
     }
     const finalEvent = (step: CrossDeviceOutcome | FinalStep): void => {
@@ -213,7 +232,7 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
     let step: CrossDeviceOutcome | FinalStep = await firstLook(request, id, secret, true)
     if (step.state === 'pending' && wait > 0) {
-      admitWait(id)
+      const release = admitWait(request, id)
       const pending = step
       step = await new Promise<CrossDeviceOutcome | FinalStep>((resolve) => {
         // The deadline asks the wait to end; a claim still running then finishes first, and its
@@ -226,7 +245,7 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           onUndelivered: giveBack(request, id)
         })
         reply.raw.once('close', () => { clearTimeout(timer); follower.stop(); resolve(pending) })
-      })
+      }).finally(release)
     }
 
     if (step.state === 'pending') {

@@ -23,7 +23,9 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Sends a signup link to a new address or a login link to an existing account. ' +
         'Answers 202 with the same body either way, so the response does not reveal whether an account exists. ' +
         'With `crossDevice: true` the email asks to approve this sign-in from any device, and the answer adds ' +
-        '`requestId`, `deviceSecret` (keep it: it is shown once) and `matchNumber` (show it): see the cross-device routes.',
+        '`requestId`, `deviceSecret` (keep it: it is shown once) and `matchNumber` (0 to 99: show it as two digits, the person ' +
+        'types it on the approval page): see the cross-device routes. An address has at most CROSS_DEVICE_OPEN_PER_ADDRESS open ' +
+        'cross-device requests (429 RATE_LIMITED beyond, with Retry-After).',
       body: Type.Object({
         email: Email,
         redirectTo: Type.Optional(Type.String({ maxLength: 2048, description: 'Where to go after sign-in; must be on REDIRECT_ALLOWLIST' })),
@@ -31,14 +33,14 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }, { additionalProperties: false }),
       response: {
         202: CrossDeviceAccepted,
-        ...errors({ 400: 'VALIDATION_FAILED, REDIRECT_NOT_ALLOWED', 429: 'EMAIL_RATE_LIMITED (with Retry-After)', 503: 'EMAIL_UNAVAILABLE, SERVICE_UNAVAILABLE' })
+        ...errors({ 400: 'VALIDATION_FAILED, REDIRECT_NOT_ALLOWED', 429: 'EMAIL_RATE_LIMITED (with Retry-After); RATE_LIMITED (crossDevice: too many open requests for the address, with Retry-After)', 503: 'EMAIL_UNAVAILABLE, SERVICE_UNAVAILABLE' })
       }
     }
   }, async (request, reply) => {
     if (request.body.crossDevice === true) {
       if (request.body.redirectTo !== undefined) throw new ValidationFailedError('redirectTo is not used with crossDevice: the tokens come back to this client')
       const ticket = await fastify.crossDevice.requestSignIn(normalizeEmail(request.body.email), clientInfo(request))
-      return await reply.status(202).send({ message: 'Check your inbox on any device: if the address can receive mail, a link is on its way. Pick the number shown here.', ...ticket })
+      return await reply.status(202).send({ message: 'Check your inbox on any device: if the address can receive mail, a link is on its way. Type the number shown here on the approval page.', ...ticket })
     }
     await fastify.magicLinks.requestMagicLink(normalizeEmail(request.body.email), request.body.redirectTo)
     return await reply.status(202).send({ message: 'Check your inbox: if the address can receive mail, a link is on its way.' })

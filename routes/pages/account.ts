@@ -1,11 +1,11 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { NotFoundError } from '../../services/infrastructure/errors.js'
+import { NotFoundError, RateLimitedError } from '../../services/infrastructure/errors.js'
 import { isRevocationRecorded } from '../../services/sessions/revocation.js'
 import { accountPage, deleteAccountPage, formExpiredPage } from '../../views/pages.js'
 import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
-import { unlimited } from '../route-options.js'
+import { clientKey, refuseOverLimit } from '../../plugins/external/rate-limit.js'
 import { Csrf, Field, tags } from './forms.js'
 import { createPageSession, type PageSession } from './page-session.js'
 
@@ -21,7 +21,7 @@ const pageErrors = errors({ 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' })
 const formResponses = (done: string) => ({
   303: { description: done },
   403: HtmlPage('Form expired (CSRF token missing or wrong)'),
-  ...pageErrors
+  ...errors({ 429: 'RATE_LIMITED (the account forms share RATE_LIMIT_REFRESH a minute per IP, with Retry-After)', 503: 'SERVICE_UNAVAILABLE' })
 })
 
 /**
@@ -31,11 +31,34 @@ const formResponses = (done: string) => ({
  * /auth/me), as forms: every one POSTs with the CSRF token, and wherever this browser's session
  * ends its cookies are cleared.
  */
-// Forms that end sessions skip the Redis-backed rate limit: signing out must work while Redis
-// refuses writes (the limit would answer 503 first), as Bearer logout does. Each needs a live
-// session and a CSRF token bound to it.
+//
+// Every form checks its CSRF token first, before any lookup: the token names the session it was
+// made for (services/tokens/csrf.ts), so a forged form costs one HMAC and never reaches MongoDB
+// (finding the session may refresh it: two MongoDB reads). Then all of them share one per-IP limit
+// in Redis, RATE_LIMIT_REFRESH a minute (each may refresh the session, as POST /auth/refresh
+// does), counted before the CSRF check so forged posts count too. The forms that end sessions
+// still go through when Redis cannot count (signing out must work while Redis refuses writes, as
+// Bearer logout does); over the limit they are refused like the others.
 const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { clearSessionCookies, currentSession } = createPageSession(fastify)
+  const formLimit = refuseOverLimit(fastify.createRateLimit({
+    max: fastify.config.RATE_LIMIT_REFRESH,
+    timeWindow: 60_000,
+    keyGenerator: (request) => `account-forms:${clientKey(request.ip)}`
+  }))
+  /** The shared limit, as an onRequest hook of each form (before the body is even parsed). */
+  const limited = { onRequest: [formLimit], config: { rateLimit: false as const } }
+  const limitedSignOut = {
+    config: { rateLimit: false as const },
+    onRequest: [async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      try {
+        await formLimit(request, reply)
+      } catch (error) {
+        if (error instanceof RateLimitedError) throw error
+        request.log.warn({ err: { message: (error as Error).message } }, 'account form: the rate limit could not count (Redis); signing out anyway')
+      }
+    }]
+  }
 
   async function showAccount (request: FastifyRequest, reply: FastifyReply, session: PageSession, status: number, extra: { info?: string, nameError?: string, name?: string } = {}) {
     const sessions = await fastify.sessions.listSessions(session.claims.sub, session.claims.sid)
@@ -44,16 +67,29 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   /**
-   * The start of every form: who is signed in, then the CSRF check (a form is bound to the session
-   * it was shown to). Null when the answer is already sent (the 403 form-expired page, or to the
+   * The browser's session for a form, once its CSRF token is good: the token is checked first (no
+   * I/O), then the session is found and must be the one the form was shown to. Undefined when the
+   * answer is already sent (the 403 form-expired page); null when nobody is signed in and the
+   * token is a signed-out page's.
+   */
+  async function checkedSession (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined): Promise<PageSession | null | undefined> {
+    const formSessionId = fastify.pageCsrfSession(request, csrf)
+    const session = formSessionId === null ? null : await currentSession(request, reply)
+    if (formSessionId === null || (session?.claims.sid ?? '') !== formSessionId) {
+      await sendHtml(reply, 403, formExpiredPage())
+      return undefined
+    }
+    return session
+  }
+
+  /**
+   * The start of every form but Log out: the checked session (a form is bound to the session it
+   * was shown to). Null when the answer is already sent (the 403 form-expired page, or to the
    * start page when nobody is signed in).
    */
   async function formSession (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined): Promise<PageSession | null> {
-    const session = await currentSession(request, reply)
-    if (!fastify.checkPageCsrf(request, csrf, session?.claims.sid)) {
-      await sendHtml(reply, 403, formExpiredPage())
-      return null
-    }
+    const session = await checkedSession(request, reply, csrf)
+    if (session === undefined) return null
     if (session === null) await reply.redirect('/', 303)
     return session
   }
@@ -98,7 +134,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/logout', {
-    ...unlimited,
+    ...limitedSignOut,
     attachValidation: true,
     schema: {
       tags,
@@ -112,14 +148,13 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const body = request.validationError === undefined ? request.body : {}
-    // The form is bound to the session it was shown to: find that session first.
-    const session = await currentSession(request, reply)
-    if (!fastify.checkPageCsrf(request, body.csrf, session?.claims.sid)) return await sendHtml(reply, 403, formExpiredPage())
+    const session = await checkedSession(request, reply, body.csrf)
+    if (session === undefined) return reply
     return await ended(reply, '1', async () => { if (session !== null) await fastify.sessions.logout(session.claims) })
   })
 
   fastify.post('/account/logout-all', {
-    ...unlimited,
+    ...limitedSignOut,
     attachValidation: true,
     schema: {
       tags,
@@ -139,7 +174,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/sessions/revoke', {
-    ...unlimited,
+    ...limitedSignOut,
     attachValidation: true,
     schema: {
       tags,
@@ -169,6 +204,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/name', {
+    ...limited,
     attachValidation: true,
     schema: {
       tags,
@@ -209,7 +245,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/delete', {
-    ...unlimited,
+    ...limitedSignOut,
     attachValidation: true,
     schema: {
       tags,

@@ -1,8 +1,10 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Value } from '@sinclair/typebox/value'
 import { isValidEmail, normalizeEmail } from '../../services/email/email-address.js'
-import { EmailTakenError } from '../../services/infrastructure/errors.js'
-import { DEVICE_SECRET_PATTERN, REQUEST_ID_PATTERN, type Decision } from '../../services/links/cross-device.js'
+import { CrossDeviceBusyError, EmailTakenError, type ErrorExtras } from '../../services/infrastructure/errors.js'
+import { DEVICE_SECRET_PATTERN, REQUEST_ID_PATTERN, type ApprovalView, type Decision } from '../../services/links/cross-device.js'
+import { coarseIp, describeDevice, sameNetwork } from '../../services/links/cross-device-describe.js'
 import {
   alreadyAnsweredPage, approvalPage, approvedPage, deniedHerePage, requestDeniedPage, requestExpiredPage, waitingPage, wrongNumberPage
 } from '../../views/cross-device.js'
@@ -14,23 +16,34 @@ import { DEVICE_COOKIE, requestPath } from '../auth/cross-device.js'
 import { clientInfo } from '../client-info.js'
 import { perIpLimit, signInLimit, unlimited } from '../route-options.js'
 import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
-import { Csrf, emailFormRefusals, emailNotSent, Field, tags } from './forms.js'
+import { Csrf, emailFormRefusals, emailNotSent, Field, retryText, tags } from './forms.js'
 import { createPageSession } from './page-session.js'
 
 const secretFormat = new RegExp(DEVICE_SECRET_PATTERN)
+/** The typed match number: one or two digits ("7" and "07" are the same number). */
+const typedNumber = /^[0-9]{1,2}$/
 
 /**
  * The pages of a cross-device sign-in. The start page's "Sign in on this device from my phone"
  * posts here; this browser gets the device secret in an HttpOnly, SameSite=Strict cookie scoped
- * to its request's path, and a waiting screen with the number to pick. The emailed link opens the
- * approval page on any device: GET only shows it (mail scanners), the number buttons and Deny
- * POST with the CSRF token.
+ * to its request's path, and a waiting screen with the number to type. The emailed link opens the
+ * approval page on any device: GET only shows it (mail scanners), with where the request came
+ * from next to where this device is; Approve (with the number typed) and Deny POST with the CSRF
+ * token.
  */
 const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { signedIn } = createPageSession(fastify)
   const secure = new URL(fastify.config.APP_URL).protocol === 'https:'
   const deviceCookie = (requestId: string) => ({ path: requestPath(requestId), httpOnly: true, sameSite: 'strict' as const, secure })
   const ttlSeconds = fastify.config.MAGIC_LINK_TTL
+
+  /** The approval page for `view`, as this request's device sees it (its own whereabouts beside the asker's). */
+  function approval (request: FastifyRequest, reply: FastifyReply, token: string, view: ApprovalView, extra: { error?: string, nameError?: boolean, numberError?: boolean, name?: string } = {}): string {
+    const here = { device: describeDevice(request.headers['user-agent']), place: coarseIp(request.ip) }
+    return approvalPage({
+      token, csrf: fastify.pageCsrf(request, reply), view, here, sameNetwork: sameNetwork(view.place, here.place), ago: ago(fastify.clock.now() - view.createdAt), ...extra
+    })
+  }
 
   fastify.post('/auth/magic-link/requests', {
     ...signInLimit(fastify),
@@ -46,7 +59,8 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       response: {
         303: { description: 'To the waiting page, with the device cookie' },
         400: HtmlPage('The start page again, saying what is wrong with the address'),
-        ...emailFormRefusals
+        ...emailFormRefusals,
+        429: HtmlPage('EMAIL_RATE_LIMITED, or RATE_LIMITED when the address already has CROSS_DEVICE_OPEN_PER_ADDRESS open requests: the start page with the wait, and Retry-After')
       }
     }
   }, async (request, reply) => {
@@ -61,6 +75,11 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       reply.setCookie(DEVICE_COOKIE, ticket.deviceSecret, { ...deviceCookie(ticket.requestId), maxAge: ticket.expiresIn })
       return await reply.redirect(requestPath(ticket.requestId), 303)
     } catch (error) {
+      if (error instanceof CrossDeviceBusyError) {
+        const extras = error as ErrorExtras
+        if (extras.retryAfter !== undefined) reply.header('retry-after', String(extras.retryAfter))
+        return await again(429, `This address already has open sign-in requests. Approve or deny one from the email, or try again ${retryText(extras)}.`)
+      }
       return await emailNotSent(reply, error, again)
     }
   })
@@ -72,12 +91,12 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       operationId: 'showWaitingPage',
       security: [{ deviceCookie: [] }],
       summary: 'Waiting page of a cross-device sign-in',
-      description: 'Shows the number to pick on the other device and updates live (Server-Sent Events; without JavaScript it ' +
+      description: 'Shows the number to type on the other device and updates live (Server-Sent Events; without JavaScript it ' +
         'refreshes every 5 s). Once approved, a load of this page signs this browser in (session cookies, 303 to /account); ' +
         'it reads the device secret from its cookie only.',
       params: Type.Object({ id: Type.String({ pattern: REQUEST_ID_PATTERN, examples: ['Xq3vR8kT2mLp9sW4yB7nHc'] }) }, { additionalProperties: false }),
       response: {
-        200: HtmlPage('Waiting (the number to pick), or the denial'),
+        200: HtmlPage('Waiting (the number to type), or the denial'),
         303: { description: 'Approved: signed in, to /account' },
         410: HtmlPage('The request expired, was finished, or was started in another browser'),
         ...errors({ 429: 'RATE_LIMITED', 503: 'SERVICE_UNAVAILABLE' })
@@ -108,8 +127,9 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       operationId: 'showApprovalPage',
       security: [],
       summary: 'Approval page (the emailed cross-device link)',
-      description: 'Shows who asks to sign in (browser, system, coarse network, how long ago) and three numbers; picking the one ' +
-        'shown on the asking device approves. Never changes anything (mail scanners GET and HEAD links).',
+      description: 'Shows who asks to sign in (browser, system, coarse network, how long ago) next to where this device is, with ' +
+        'a warning when the two networks differ (IPv4 /24, IPv6 /48), and a field to type the number shown on the asking device. ' +
+        'Never changes anything (mail scanners GET and HEAD links).',
       querystring: Type.Object({ token: Type.String({ maxLength: 256 }) }, { additionalProperties: false }),
       response: {
         200: HtmlPage('The approval page'),
@@ -122,7 +142,7 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const view = await fastify.crossDevice.inspectLink(token)
     if (view === null) return await sendHtml(reply, 410, linkExpiredPage({ ttlSeconds }))
     if (view.state === 'answered') return await sendHtml(reply, 410, alreadyAnsweredPage())
-    return await sendHtml(reply, 200, approvalPage({ token, csrf: fastify.pageCsrf(request, reply), view, ago: ago(fastify.clock.now() - view.createdAt) }))
+    return await sendHtml(reply, 200, approval(request, reply, token, view))
   })
 
   fastify.post('/auth/magic-link/approve', {
@@ -132,15 +152,15 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       operationId: 'submitApprovalForm',
       security: [],
-      summary: 'Approval page form: pick the number, or deny',
-      description: 'Form fields csrf, token, and either choice (the number picked; the right one approves, a wrong one denies ' +
-        'for good) with name (signup requests) and here=1 (also sign in this device), or decision=deny. A request is decided ' +
-        'at most once.',
+      summary: 'Approval page form: type the number, or deny',
+      description: 'Form fields csrf, token, and either choice (the number typed, one or two digits; the right one approves, a ' +
+        'wrong one denies for good) with name (signup requests) and here=1 (also sign in this device), or decision=deny. A ' +
+        'request is decided at most once.',
       body: Type.Object({ csrf: Csrf, token: Field(256), choice: Field(8), decision: Field(16), here: Field(8), name: Field(200) }, { additionalProperties: false }),
       response: {
         200: HtmlPage('Approved (the other device signs in), denied, or cancelled after a wrong number'),
         303: { description: 'Approved with here=1: this device is signed in too, to /account' },
-        400: HtmlPage('The approval page again: no number picked, or no name for a new account'),
+        400: HtmlPage('The approval page again: no number typed (or not one or two digits), or no name for a new account'),
         403: HtmlPage('Form expired (CSRF token missing or wrong)'),
         409: HtmlPage('EMAIL_TAKEN: the address was registered meanwhile'),
         410: HtmlPage('The link expired, or the request was already answered'),
@@ -156,16 +176,16 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (view.state === 'answered') return await sendHtml(reply, 410, alreadyAnsweredPage())
 
     const name = (body.name ?? '').trim()
-    const again = (status: number, error: string, nameError = false) => sendHtml(reply, status, approvalPage({
-      token, csrf: fastify.pageCsrf(request, reply), view, ago: ago(fastify.clock.now() - view.createdAt), error, nameError, name
-    }))
+    const again = (status: number, error: string, field: 'name' | 'number') =>
+      sendHtml(reply, status, approval(request, reply, token, view, { error, nameError: field === 'name', numberError: field === 'number', name }))
     let decision: Decision
     if (body.decision === 'deny') {
       decision = { kind: 'deny' }
     } else {
-      if (view.purpose === 'signup' && !Value.Check(Name, name)) return await again(400, 'Enter your name (1 to 100 characters), then pick the number.', true)
-      if (!/^[0-9]{2}$/.test(body.choice ?? '')) return await again(400, 'Pick one of the three numbers.')
-      decision = { kind: 'approve', choice: Number(body.choice), name, signInHere: body.here === '1' }
+      if (view.purpose === 'signup' && !Value.Check(Name, name)) return await again(400, 'Enter your name (1 to 100 characters), then type the number.', 'name')
+      const typed = (body.choice ?? '').trim()
+      if (!typedNumber.test(typed)) return await again(400, 'Type the number shown on the device that asked: one or two digits.', 'number')
+      decision = { kind: 'approve', choice: Number(typed), name, signInHere: body.here === '1' }
     }
 
     try {

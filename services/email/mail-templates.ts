@@ -56,23 +56,23 @@ export function otpEmail ({ code, ttlSeconds }: { code: string, ttlSeconds: numb
   return { subject, text, html, code }
 }
 
-/** The email of a cross-device sign-in: approve (by picking the number shown on the other screen) or deny. */
+/** The email of a cross-device sign-in: approve (by typing the number shown on the other screen) or deny. */
 export function crossDeviceEmail ({ purpose, link, ttlSeconds, device, place }: { purpose: 'signup' | 'login', link: string, ttlSeconds: number, device: string, place: string }): MailContent {
   const what = purpose === 'signup' ? 'create a Latchkey account with this address' : 'sign in to your Latchkey account'
   const subject = purpose === 'signup' ? 'Approve creating your Latchkey account' : 'Approve your Latchkey sign-in'
   const text = [
     `Someone asked to ${what} on ${device}, near ${place}.`,
     '',
-    'If that was you, open this link on any device (your phone is fine) and pick the number shown on that screen:',
+    'If that was you, open this link on any device (your phone is fine) and type the number shown on that screen:',
     '',
     link,
     '',
-    `The link expires in ${minutes(ttlSeconds)}. Nobody is signed in until the right number is picked.`,
+    `The link expires in ${minutes(ttlSeconds)}. Nobody is signed in until the right number is typed.`,
     'If it was not you, open the link and choose Deny, or ignore this email.'
   ].join('\n')
   const html = layout(subject, `<h1 style="font-size:1.25rem">${escapeHtml(subject)}</h1>
 <p>Someone asked to ${escapeHtml(what)} on <strong>${escapeHtml(device)}</strong>, near <strong>${escapeHtml(place)}</strong>.</p>
-<p>If that was you, open this link on any device (your phone is fine) and pick the number shown on that screen:</p>
+<p>If that was you, open this link on any device (your phone is fine) and type the number shown on that screen:</p>
 <p><a href="${escapeHtml(link)}" style="display:inline-block;padding:.6rem 1.2rem;background:#2457c5;color:#fff;border-radius:.4rem;text-decoration:none">Review the sign-in</a></p>
 <p>Or paste this address into your browser:<br><code style="word-break:break-all">${escapeHtml(link)}</code></p>
 <p>The link expires in ${minutes(ttlSeconds)}. If it was not you, choose Deny on that page, or ignore this email.</p>`)

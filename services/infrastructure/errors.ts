@@ -70,6 +70,7 @@ export const EmailUnavailableError = define('EMAIL_UNAVAILABLE', 'Email could no
 export const ServiceUnavailableError = define('SERVICE_UNAVAILABLE', 'A backing service is unavailable; try again shortly', 503)
 export const NotFoundError = define('NOT_FOUND', '%s', 404)
 export const RateLimitedError = define('RATE_LIMITED', 'Too many requests; try again later', 429)
+export const CrossDeviceBusyError = define('RATE_LIMITED', 'Too many open sign-in requests for this address: approve or deny one from the email, or try again later', 429)
 
 export function isAppError (error: unknown): error is InstanceType<AppErrorConstructor> & ErrorExtras {
   return error instanceof Error && [...appErrors].some((ctor) => error instanceof ctor)

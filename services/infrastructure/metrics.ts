@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /**
  * Prometheus metrics through prom-client: our counters and the request-latency histogram in one
@@ -14,7 +14,8 @@ const counterHelp = {
   latchkey_revocations_total: 'Revocations by kind (logout, logout-all, session, reuse, account-deleted)',
   latchkey_dependency_errors_total: 'Requests that failed because a dependency (redis, mongodb) could not answer',
   latchkey_redis_data_loss_total: 'Times a Redis shard was found to have lost its data (kind=lost) or gone back in time (kind=rolled-back); revocations re-applied from MongoDB',
-  latchkey_revocations_drained_total: 'Revocations whose Redis write had failed, written later from the MongoDB journal'
+  latchkey_revocations_drained_total: 'Revocations whose Redis write had failed, written later from the MongoDB journal',
+  latchkey_cross_device_waits_refused_total: 'Cross-device waits (SSE streams and long-polls) refused with 429 by a ceiling (ceiling=ip: CROSS_DEVICE_WAITS_PER_IP, instance: CROSS_DEVICE_WAITS_PER_INSTANCE)'
 } as const
 
 /** The label names of each counter (Prometheus declares them with the family). */
@@ -26,8 +27,15 @@ const counterLabels: Record<CounterName, readonly string[]> = {
   latchkey_revocations_total: ['kind'],
   latchkey_dependency_errors_total: ['dependency'],
   latchkey_redis_data_loss_total: ['shard', 'kind'],
-  latchkey_revocations_drained_total: []
+  latchkey_revocations_drained_total: [],
+  latchkey_cross_device_waits_refused_total: ['ceiling']
 }
+
+/** Gauges: a value read from the app when scraped (`gauge()` says where from). */
+const gaugeHelp = {
+  latchkey_cross_device_waits: 'Open cross-device waits (SSE streams and long-polls) on this instance'
+} as const
+export type GaugeName = keyof typeof gaugeHelp
 
 const histogramHelp = {
   latchkey_http_request_duration_seconds: 'HTTP request latency by method and route'
@@ -76,6 +84,12 @@ export function createMetrics () {
     counter (name: CounterName, labels?: Labels): { inc: () => void } {
       const child = counters[name].labels(labels ?? {})
       return { inc: () => { child.inc() } }
+    },
+
+    /** Declares a gauge whose value `read` gives each time the metrics are scraped (once per name). */
+    gauge (name: GaugeName, read: () => number): void {
+      // eslint-disable-next-line no-new -- registered in the registry; prom-client calls collect() on each scrape
+      new Gauge({ name, help: gaugeHelp[name], registers: [registry], collect () { this.set(read()) } })
     },
 
     observe (name: HistogramName, seconds: number, labels?: Labels): void {

@@ -42,6 +42,11 @@ export const redisKeys = {
    * every script touches one slot (services/links/cross-device.ts).
    */
   crossDeviceRequest: (requestId: string) => `${PREFIX}xd{${requestId}}`,
+  /**
+   * The open cross-device requests of an address (sorted set: request id scored by its expiry, in
+   * ms), which bounds how many can be open at once (CROSS_DEVICE_OPEN_PER_ADDRESS).
+   */
+  crossDeviceOpen: (addressKey: string) => `${PREFIX}xdo{${addressKey}}`,
   /** Pub/sub channel (not a key) on which a cross-device request id is published when its state changes. */
   crossDeviceChannel: `${PREFIX}xd:events`,
   /** Bearer requests of one client (IP, IPv6 /64) in one minute, over every instance. */

@@ -29,6 +29,9 @@ export function describeDevice (userAgent: string | undefined): string {
   return `${browser === '' ? 'an unknown browser' : browser} on ${os === '' ? 'an unknown system' : os}`
 }
 
+/** What `coarseIp` says when it cannot place an address. */
+const UNKNOWN_NETWORK = 'an unknown network'
+
 /** The eight 16-bit groups of an IPv6 address (null when it is not one). */
 function ipv6Groups (ip: string): number[] | null {
   const [head = '', tail, extra] = ip.split('::')
@@ -45,10 +48,20 @@ function ipv6Groups (ip: string): number[] | null {
  * ("2001:db8:85a3::/48"). IPv4-mapped IPv6 counts as IPv4.
  */
 export function coarseIp (ip: string | undefined): string {
-  if (ip === undefined) return 'an unknown network'
+  if (ip === undefined) return UNKNOWN_NETWORK
   const v4 = /^(?:::ffff:)?(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}$/i.exec(ip)
   if (v4 !== null) return `${v4[1]}.${v4[2]}.${v4[3]}.x`
   const groups = ipv6Groups(ip.replace(/%.*$/, ''))
-  if (groups === null) return 'an unknown network'
+  if (groups === null) return UNKNOWN_NETWORK
   return `${groups.slice(0, 3).map((group) => group.toString(16)).join(':')}::/48`
+}
+
+/**
+ * Whether two coarse networks (`coarseIp` results) are the same: the same IPv4 /24 or the same
+ * IPv6 /48. An IPv4 and an IPv6 network are different (a dual-stack home can show both); null when
+ * either side is unknown (nothing to compare, so no warning either way).
+ */
+export function sameNetwork (a: string, b: string): boolean | null {
+  if (a === UNKNOWN_NETWORK || b === UNKNOWN_NETWORK) return null
+  return a === b
 }

@@ -6,7 +6,7 @@ import { crossDeviceEmail } from '../email/mail-templates.js'
 import { deliverOrUndo, type Mailer } from '../email/mailer.js'
 import type { EmailThrottle } from '../email/email-throttle.js'
 import type { Clock } from '../infrastructure/clock.js'
-import { EmailTakenError, isFinalAnswer, ValidationFailedError } from '../infrastructure/errors.js'
+import { CrossDeviceBusyError, EmailTakenError, isFinalAnswer, ValidationFailedError, withExtras } from '../infrastructure/errors.js'
 import type { Metrics } from '../infrastructure/metrics.js'
 import type { RedisClient } from '../infrastructure/redis-client.js'
 import { redisKeys } from '../infrastructure/redis-keys.js'
@@ -43,15 +43,18 @@ export type CrossDeviceOutcome =
   | { state: 'denied', reason: DenialReason }
   | { state: 'gone' }
 
-/** What the approval page shows (never the match number itself: only the three choices). */
+/** How many match numbers there are (00 to 99): a blind guess approves one time in MATCH_NUMBERS. */
+export const MATCH_NUMBERS = 100
+
+/** What the approval page shows (never the match number: the person types it from the asking screen). */
 export interface ApprovalView {
   requestId: string
   email: string
   purpose: CrossDevicePurpose
+  /** The asking device and its coarse network (services/links/cross-device-describe.ts). */
   device: string
   place: string
   createdAt: number
-  choices: number[]
   state: 'pending' | 'answered'
 }
 
@@ -133,24 +136,37 @@ redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 1
 `)
 
-/** Three distinct two-digit numbers, one of them the match, shown in ascending order (which says nothing about which). */
-function matchNumbers (): { match: number, choices: number[] } {
-  const picked = new Set<number>()
-  while (picked.size < 3) picked.add(randomInt(10, 100))
-  const choices = [...picked].sort((a, b) => a - b)
-  return { match: choices[randomInt(0, 3)]!, choices }
-}
+// KEYS: the address's open requests. ARGV: now (ms), this request's expiry (ms), the cap, request id.
+// Counts the address's open requests (expired ones dropped) and adds this one when under the cap.
+// Returns 0 when added, else the ms until the oldest open request expires.
+const openScript = defineScript<number>(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) - tonumber(ARGV[1]))
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) - tonumber(ARGV[1]))
+return 0
+`)
+
+/**
+ * The match number: 00 to 99, typed by the person on the approval page. Picking among a few
+ * numbers let a blind tap approve one time in three; typing one of 100 lets a blind guess approve
+ * one time in 100 (and a wrong guess ends the request).
+ */
+export const matchNumber = (): number => randomInt(0, MATCH_NUMBERS)
 
 /**
  * Cross-device sign-in: a device asks (and gets a device secret and a match number); the emailed
- * link opens an approval page on any device, where the person picks the number the asking device
+ * link opens an approval page on any device, where the person types the number the asking device
  * shows; the asking device then claims its session with the device secret.
  *
  * One Redis hash per request (`lk:xd{<request id>}`, TTL MAGIC_LINK_TTL) holds only hashes of the
  * device secret and the link token, and every transition is one Lua script on that one key: a
  * request is decided at most once and claimed at most once, whatever races for it.
  */
-export function createCrossDeviceService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, appUrl, ttlSeconds, clock, metrics }: {
+export function createCrossDeviceService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, appUrl, ttlSeconds, openPerAddress = 3, clock, metrics }: {
   redis: RedisClient
   users: UserService
   sessions: SessionService
@@ -160,6 +176,8 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
   addressKey: (email: string) => string
   appUrl: string
   ttlSeconds: number
+  /** Open (undecided, unexpired) requests one address may have (CROSS_DEVICE_OPEN_PER_ADDRESS). */
+  openPerAddress?: number
   clock: Clock
   metrics: Metrics
 }) {
@@ -189,6 +207,11 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
     }
   }
 
+  /** The request no longer counts as open for its address (decided, or never sent). */
+  async function closeOpen (email: string, requestId: string): Promise<void> {
+    await redis.zrem(redisKeys.crossDeviceOpen(addressKey(email)), requestId)
+  }
+
   async function signIn (userId: string, client: ClientInfo): Promise<{ signedIn: SignedIn, sessionId: string } | null> {
     const user = await users.findUserById(userId)
     if (user === null) return null
@@ -200,17 +223,29 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
     /**
      * Starts a request for `email` from the device described by `client` and emails the approval
      * link. Known and unknown addresses take the same path (an unknown one is signed up on
-     * approval). Shares the per-address email budget with links and codes.
+     * approval). Shares the per-address email budget with links and codes. An address has at most
+     * `openPerAddress` open requests (429 RATE_LIMITED with Retry-After beyond, whoever asks).
      */
     async requestSignIn (email: string, client: ClientInfo): Promise<CrossDeviceTicket> {
       const slot = addressKey(email)
-      await throttle.takeEmailSlot(slot)
+      const requestId = randomToken(16)
+      const now = clock.now()
+      const openKey = redisKeys.crossDeviceOpen(slot)
+      const wait = await openScript(redis, [openKey], [now, now + ttlSeconds * 1000, openPerAddress, requestId])
+      if (wait > 0) {
+        throw withExtras(new CrossDeviceBusyError(), { retryAfter: Math.ceil(wait / 1000) })
+      }
+      try {
+        await throttle.takeEmailSlot(slot)
+      } catch (error) {
+        await redis.zrem(openKey, requestId).catch(() => {})
+        throw error
+      }
       const existing = await users.findUserByEmail(email)
       const purpose: CrossDevicePurpose = existing === null ? 'signup' : 'login'
-      const requestId = randomToken(16)
       const deviceSecret = randomToken()
       const token = requestId + randomToken()
-      const { match, choices } = matchNumbers()
+      const match = matchNumber()
       const device = describeDevice(client.userAgent)
       const place = coarseIp(client.ip)
       const fields: Record<string, string> = {
@@ -220,17 +255,16 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
         p: purpose,
         u: existing?._id.toString() ?? new Types.ObjectId().toString(),
         m: String(match),
-        ch: choices.join(','),
         d: device,
         ip: place,
-        c: String(clock.now()),
+        c: String(now),
         st: 'pending'
       }
       const key = redisKeys.crossDeviceRequest(requestId)
       await createScript(redis, [key], [ttlSeconds, ...Object.entries(fields).flat()])
       await deliverOrUndo(mailer, metrics, 'magic-link',
         { to: email, ...crossDeviceEmail({ purpose, link: `${approveUrl}?token=${token}`, ttlSeconds, device, place }) },
-        async () => await Promise.all([redis.del(key), throttle.returnEmailSlot(slot)]))
+        async () => await Promise.all([redis.del(key), redis.zrem(openKey, requestId), throttle.returnEmailSlot(slot)]))
       return { requestId, deviceSecret, matchNumber: match, expiresIn: ttlSeconds }
     },
 
@@ -246,15 +280,14 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
         device: record.d!,
         place: record.ip!,
         createdAt: Number(record.c),
-        choices: record.ch!.split(',').map(Number),
         state: record.st === 'pending' ? 'pending' : 'answered'
       }
     },
 
     /**
-     * Approves (with the number picked) or denies a pending request, at most once. A wrong number
+     * Approves (with the number typed) or denies a pending request, at most once. A wrong number
      * denies for good. A signup request's account (name required) is created only once this
-     * approval has won the decision, so a wrong pick or Deny that wins a race creates nothing.
+     * approval has won the decision, so a wrong number or Deny that wins a race creates nothing.
      * The approving device gets a session of its own only when it asks (`signInHere`).
      */
     async decide (token: string, decision: Decision, approver: ClientInfo): Promise<DecisionResult> {
@@ -280,6 +313,7 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
           throw error
         }
       }
+      if (result === 'approved' || result === 'denied' || result === 'wrong-number') await closeOpen(record.e!, requestId).catch(() => {})
       if (result !== 'approved') return { result: result as 'denied' | 'wrong-number' | 'answered' | 'gone' }
       const here = decision.kind === 'approve' && decision.signInHere === true ? await signIn(record.u!, approver) : null
       return { result: 'approved', signedIn: here?.signedIn ?? null }

@@ -73,7 +73,7 @@ async function askOnDesktop (desktop: Device, origin: string, email: string): Pr
   return Number(await desktop.page.locator('#match-number').textContent())
 }
 
-t.test('1. desktop asks, the phone picks the number, the desktop lands on its account page by itself', async (t) => {
+t.test('1. desktop asks, the phone types the number, the desktop lands on its account page by itself', async (t) => {
   const { desktopSide, phoneSide } = await servePair()
   const desktop = await device(t, '1-desktop', desktopOptions)
   const phone = await device(t, '1-phone', phoneOptions)
@@ -81,7 +81,8 @@ t.test('1. desktop asks, the phone picks the number, the desktop lands on its ac
 
   const match = await askOnDesktop(desktop, desktopSide.origin, email)
   t.equal(await heading(desktop.page), 'Approve on your phone')
-  t.ok(match >= 10 && match <= 99, `the desktop shows ${match}`)
+  t.ok(match >= 0 && match <= 99, `the desktop shows ${match}`)
+  t.match(await desktop.page.locator('#match-number').textContent(), /^\d\d$/, 'always two digits')
   // (waitForFunction would evaluate a string: the page's CSP forbids eval, so wait on locators)
   await desktop.page.locator('#countdown').filter({ hasNotText: '15:00' }).waitFor()
   t.match(await desktop.page.locator('#countdown').textContent(), /^14:5\d$/, 'the countdown runs (the script is live)')
@@ -97,11 +98,15 @@ t.test('1. desktop asks, the phone picks the number, the desktop lands on its ac
   await phone.page.goto(link)
   t.equal(await heading(phone.page), 'Create your account on another device?')
   t.match(await phone.page.locator('main').textContent(), /Chrome on Linux, near 127\.0\.0\.x, just now/)
-  t.equal(await phone.page.locator('fieldset.choices button').count(), 3, 'three numbers to pick from')
+  t.equal(await phone.page.locator('button[name="choice"]').count(), 0, 'no numbers to pick from')
+  t.match(await phone.page.locator('#asking').textContent(), /Chrome on Linux, network 127\.0\.0\.x/, 'where the request came from')
+  t.match(await phone.page.locator('#approving').textContent(), /, network 127\.0\.0\.x/, 'next to where this device is')
+  t.match(await phone.page.locator('main').textContent(), /Both devices are on the same network/)
   await phone.shot('approval')
   await audit(t, phone.page, 'xd-approval-signup', phoneOptions.viewport)
   await phone.page.getByLabel('Your name').fill('Desmond Phone')
-  await phone.page.getByRole('button', { name: String(match), exact: true }).click()
+  await phone.page.getByLabel('Type the number shown on the device that asked').fill(String(match).padStart(2, '0'))
+  await phone.page.getByRole('button', { name: 'Approve', exact: true }).click()
   t.equal(await heading(phone.page), 'Approved')
   t.match(await phone.page.locator('main').textContent(), /Chrome on Linux is signing in now/)
   await phone.shot('approved')
@@ -141,15 +146,14 @@ t.test('2. a wrong number denies: the phone says so, the desktop shows the denia
   t.equal(await heading(phone.page), 'Sign in on another device?')
   await phone.shot('approval-dark')
   await audit(t, phone.page, 'xd-approval-login', phoneOptions.viewport)
-  const offered = await phone.page.locator('fieldset.choices button').allTextContents()
-  const wrong = offered.find((choice) => Number(choice) !== match)!
-  await phone.page.getByRole('button', { name: wrong, exact: true }).click()
+  await phone.page.getByLabel('Type the number shown on the device that asked').fill(String((match + 1) % 100))
+  await phone.page.getByRole('button', { name: 'Approve', exact: true }).click()
   t.equal(await heading(phone.page), 'That was not the number')
   await phone.shot('wrong-number')
   await audit(t, phone.page, 'xd-wrong-number', phoneOptions.viewport)
 
   await desktop.page.locator('h1', { hasText: 'Sign-in denied' }).waitFor({ timeout: 15_000 })
-  t.match(await desktop.page.locator('main').textContent(), /was not on this screen/)
+  t.match(await desktop.page.locator('main').textContent(), /was not the one on this screen/)
   await desktop.shot('denied')
   await audit(t, desktop.page, 'xd-denied', desktopOptions.viewport)
   t.notOk((await desktop.context.cookies()).some((cookie) => cookie.name === 'lk_at'), 'nobody signed in')
@@ -188,7 +192,8 @@ t.test('4. without JavaScript the waiting page refreshes itself and still lands 
 
   await phone.page.goto(approveLinkFrom(await stack.smtp.waitForMail(user.email, { count: 2 })))
   await phone.page.getByLabel('Also sign me in on this device').check()
-  await Promise.all([phone.page.waitForURL(`${phoneSide.origin}/account`), phone.page.getByRole('button', { name: String(match), exact: true }).click()])
+  await phone.page.getByLabel('Type the number shown on the device that asked').fill(String(match))
+  await Promise.all([phone.page.waitForURL(`${phoneSide.origin}/account`), phone.page.getByRole('button', { name: 'Approve', exact: true }).click()])
   t.equal(await heading(phone.page), 'Your account', 'the phone asked to be signed in too')
   await phone.shot('phone-account')
 

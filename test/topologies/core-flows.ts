@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { mongoCommandsDuring, redisCommandsDuring } from '../counters.js'
-import { approvalTokenFrom, askCrossDevice, choicesOf, secretHeader } from '../cross-device.js'
+import { approvalTokenFrom, askCrossDevice, asksToTypeNumber, secretHeader } from '../cross-device.js'
 import { bearer, buildApp, codeFrom, json, signUp, testConfig, tokenFrom, uniqueEmail, type SignedInUser, type Stack } from '../helper.js'
 import { browser, csrfOf } from '../routes/pages/page-client.js'
 
@@ -122,7 +122,7 @@ export async function coreFlows (t: Test, stack: Stack, redisUrl: string, comman
     const waiting = one.inject({ method: 'GET', url: `/auth/magic-link/requests/${ticket.requestId}/outcome?wait=25`, headers: secretHeader(ticket.deviceSecret) })
     const phone = browser(two)
     const page = await phone.request({ method: 'GET', url: `/auth/magic-link/approve?token=${token}` })
-    t.ok(choicesOf(page.body).includes(ticket.matchNumber), 'the phone is offered the number the desktop shows')
+    t.ok(asksToTypeNumber(page.body), 'the phone is asked to type the number the desktop shows')
     const approved = await phone.submit('/auth/magic-link/approve', { csrf: csrfOf(page.body), token, choice: String(ticket.matchNumber) })
     t.equal(approved.statusCode, 200)
     const outcome = await waiting

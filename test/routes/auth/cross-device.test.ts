@@ -7,22 +7,21 @@ import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { bearer, buildApp, json, pollUntil, signUp, startStack, testConfig, uniqueEmail } from '../../helper.js'
 import { browser, csrfOf } from '../pages/page-client.js'
-import { approvalTokenFrom, askCrossDevice, choicesOf, openEvents, secretHeader, serveInstance } from '../../cross-device.js'
+import { MATCH_NUMBERS, matchNumber } from '../../../services/links/cross-device.js'
+import { approvalTokenFrom, askCrossDevice, asksToTypeNumber, openEvents, secretHeader, serveInstance, twoDigits, wrongNumber } from '../../cross-device.js'
 
 const stack = await startStack(t)
 
 const CHROME_ON_MAC = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36'
 
-/** Asks on `desktop`, opens the emailed link on `phone`: the phone's cookie jar, the token, the page's CSRF token and choices. */
+/** Asks on `desktop`, opens the emailed link on `phone`: the phone's cookie jar, the token and the page's CSRF token. */
 async function askAndOpen (desktop: FastifyInstance, phone: FastifyInstance, email: string, mailCount = 1) {
   const ticket = await askCrossDevice(desktop, email, { 'user-agent': CHROME_ON_MAC }, '203.0.113.7')
   const token = approvalTokenFrom(await stack.smtp.waitForMail(email, { count: mailCount }))
   const person = browser(phone)
   const page = await person.request({ method: 'GET', url: `/auth/magic-link/approve?token=${token}` })
-  return { ticket, token, person, page, csrf: csrfOf(page.body), choices: choicesOf(page.body) }
+  return { ticket, token, person, page, csrf: csrfOf(page.body) }
 }
-
-const wrongChoice = (choices: number[], match: number): number => choices.find((choice) => choice !== match)!
 
 async function poll (app: FastifyInstance, requestId: string, deviceSecret: string, wait = 0) {
   return await app.inject({ method: 'GET', url: `/auth/magic-link/requests/${requestId}/outcome?wait=${wait}`, headers: secretHeader(deviceSecret) })
@@ -72,7 +71,7 @@ t.test('crossDevice: the same 202 body shape for known and unknown addresses; th
   for (const body of [a, b]) {
     t.match(body.requestId, /^[A-Za-z0-9_-]{22}$/)
     t.match(body.deviceSecret, /^[A-Za-z0-9_-]{43}$/)
-    t.ok(Number.isInteger(body.matchNumber) && body.matchNumber >= 10 && body.matchNumber <= 99, 'a two-digit match number')
+    t.ok(Number.isInteger(body.matchNumber) && body.matchNumber >= 0 && body.matchNumber <= 99, 'a match number of 00 to 99')
   }
   t.not(a.deviceSecret, b.deviceSecret)
   t.same(Object.keys(json(await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email: uniqueEmail() } }))), ['message'], 'a plain link request answers as before')
@@ -85,7 +84,7 @@ t.test('crossDevice: the same 202 body shape for known and unknown addresses; th
     const token = approvalTokenFrom(mail)
     t.match(mail.text, `http://latchkey.test/auth/magic-link/approve?token=${token}`, 'the link is built from APP_URL')
     t.notOk(`${mail.text}${mail.html}${mail.subject}`.includes(body.deviceSecret), 'the device secret is not in the email')
-    t.notOk(new RegExp(`\\b${body.matchNumber}\\b`).test((mail.text ?? '').replace(/expires in \d+ minutes/, '')), 'the match number is not in the email')
+    t.notOk(new RegExp(`\\b${twoDigits(body.matchNumber)}\\b`).test((mail.text ?? '').replace(/expires in \d+ minutes/, '')), 'the match number is not in the email')
   }
 
   const withRedirect = await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email: uniqueEmail(), crossDevice: true, redirectTo: '/x' } })
@@ -95,10 +94,10 @@ t.test('crossDevice: the same 202 body shape for known and unknown addresses; th
   t.equal(notBoolean.statusCode, 400, 'crossDevice must be a boolean')
 })
 
-t.test('the approval page: who asks, from where, when; three choices with the match; GET and HEAD change nothing', async (t) => {
+t.test('the approval page: who asks, from where, when; a field to type the number, never the number; GET and HEAD change nothing', async (t) => {
   const app = await buildApp(t, stack)
   const email = uniqueEmail('xd.page')
-  const { ticket, token, person, page, choices } = await askAndOpen(app, app, email)
+  const { ticket, token, person, page } = await askAndOpen(app, app, email)
 
   t.equal(page.statusCode, 200)
   t.equal(page.headers['cache-control'], 'no-store')
@@ -107,15 +106,14 @@ t.test('the approval page: who asks, from where, when; three choices with the ma
   t.match(page.body, /near <strong>203\.0\.113\.x<\/strong>/, 'a coarse network location, not the full address')
   t.notMatch(page.body, /203\.0\.113\.7/)
   t.match(page.body, /just now\?/)
-  t.match(page.body, /Pick the number shown on that screen/)
-  t.equal(choices.length, 3, 'three choices')
-  t.equal(new Set(choices).size, 3, 'all different')
-  t.ok(choices.includes(ticket.matchNumber), 'one of them is the match')
+  t.match(page.body, /Type the number shown on the device that asked/)
+  t.ok(asksToTypeNumber(page.body), 'a field to type the number, no numbers to pick from')
+  t.notMatch(page.body.replace(/<input type="hidden"[^>]*>/g, ''), new RegExp(`\\b${twoDigits(ticket.matchNumber)}\\b`), 'the number is not on the page')
   t.notOk(page.body.includes(ticket.deviceSecret))
 
   for (let i = 0; i < 3; i++) {
     const again = await person.request({ method: 'GET', url: `/auth/magic-link/approve?token=${token}` })
-    t.same(choicesOf(again.body), choices, `load #${i + 2}: the same choices (no reloading to narrow them down)`)
+    t.ok(asksToTypeNumber(again.body), `load #${i + 2}: still only the field (reloading reveals nothing)`)
   }
   const head = await app.inject({ method: 'HEAD', url: `/auth/magic-link/approve?token=${token}` })
   t.equal(head.statusCode, 200, 'a scanner HEAD answers')
@@ -182,7 +180,7 @@ t.test('a wrong number denies and kills the request; Deny denies', async (t) => 
   const { user } = await signUp(app, stack)
 
   const first = await askAndOpen(app, app, user.email, 2)
-  const wrong = await first.person.submit('/auth/magic-link/approve', { csrf: first.csrf, token: first.token, choice: String(wrongChoice(first.choices, first.ticket.matchNumber)) })
+  const wrong = await first.person.submit('/auth/magic-link/approve', { csrf: first.csrf, token: first.token, choice: String(wrongNumber(first.ticket.matchNumber)) })
   t.equal(wrong.statusCode, 200)
   t.match(wrong.body, /That was not the number/)
   t.same(json(await poll(app, first.ticket.requestId, first.ticket.deviceSecret)), { status: 'denied', reason: 'wrong-number' })
@@ -190,9 +188,15 @@ t.test('a wrong number denies and kills the request; Deny denies', async (t) => 
   t.equal(right.statusCode, 410, 'the right number afterwards is too late')
   t.equal((await first.person.request({ method: 'GET', url: `/auth/magic-link/approve?token=${first.token}` })).statusCode, 410, 'the link shows it was answered')
   t.same(json(await poll(app, first.ticket.requestId, first.ticket.deviceSecret)), { status: 'denied', reason: 'wrong-number' }, 'still denied, never approved')
-  const forgedChoice = await askAndOpen(app, app, user.email, 3)
-  const outside = await forgedChoice.person.submit('/auth/magic-link/approve', { csrf: forgedChoice.csrf, token: forgedChoice.token, choice: String([10, 11, 12].find((n) => !forgedChoice.choices.includes(n))) })
-  t.match(outside.body, /That was not the number/, 'a number that was not even offered is a wrong pick too')
+  const typed = await askAndOpen(app, app, user.email, 3)
+  for (const malformed of ['', '123', 'ab', '-1', '4 2']) {
+    const refused = await typed.person.submit('/auth/magic-link/approve', { csrf: typed.csrf, token: typed.token, choice: malformed })
+    t.equal(refused.statusCode, 400, `"${malformed}" is not a number typed: the page again`)
+    t.match(refused.body, /Type the number shown on the device that asked: one or two digits/)
+  }
+  t.equal(json(await poll(app, typed.ticket.requestId, typed.ticket.deviceSecret)).status, 'pending', 'a malformed entry decides nothing')
+  const padded = await typed.person.submit('/auth/magic-link/approve', { csrf: typed.csrf, token: typed.token, choice: twoDigits(typed.ticket.matchNumber) })
+  t.match(padded.body, /Approved/, 'the number as shown (two digits) approves')
 
   const second = await askAndOpen(app, app, user.email, 4)
   const denied = await second.person.submit('/auth/magic-link/approve', { csrf: second.csrf, token: second.token, decision: 'deny' })
@@ -219,7 +223,8 @@ t.test('an unknown address: the approval page asks for a name, creates the accou
 
   const noChoice = await person.submit('/auth/magic-link/approve', { csrf, token, name: 'Ada' })
   t.equal(noChoice.statusCode, 400)
-  t.match(noChoice.body, /Pick one of the three numbers/)
+  t.match(noChoice.body, /Type the number shown on the device that asked/)
+  t.match(noChoice.body, /id="choice"[^>]* autofocus aria-invalid="true"/, 'the number field is focused and marked')
 
   const approved = await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(ticket.matchNumber), name: 'Ada Cross' })
   t.equal(approved.statusCode, 200)
@@ -228,8 +233,8 @@ t.test('an unknown address: the approval page asks for a name, creates the accou
   t.equal(await app.mongo.models.User.countDocuments({ email }), 1, 'one account')
 
   const wrongFirst = await askAndOpen(app, app, uniqueEmail('xd.signup.wrong'))
-  await wrongFirst.person.submit('/auth/magic-link/approve', { csrf: wrongFirst.csrf, token: wrongFirst.token, choice: String(wrongChoice(wrongFirst.choices, wrongFirst.ticket.matchNumber)), name: 'Mallory' })
-  t.equal(await app.mongo.models.User.countDocuments({ name: 'Mallory' }), 0, 'a wrong pick creates no account')
+  await wrongFirst.person.submit('/auth/magic-link/approve', { csrf: wrongFirst.csrf, token: wrongFirst.token, choice: String(wrongNumber(wrongFirst.ticket.matchNumber)), name: 'Mallory' })
+  t.equal(await app.mongo.models.User.countDocuments({ name: 'Mallory' }), 0, 'a wrong number creates no account')
 })
 
 t.test('races on two instances: 50 parallel approvals → one approval; 50 parallel claims → one token pair, one session', async (t) => {
@@ -258,14 +263,14 @@ t.test('races on two instances: 50 parallel approvals → one approval; 50 paral
   t.equal(claims.filter((response) => response.statusCode === 410).length, 49)
   t.equal(await a.mongo.models.Session.countDocuments({ userId: user.id, method: 'cross-device' }), 1, 'one session')
 
-  // Right and wrong picks racing: one decision, whichever came first, and never both.
+  // Right and wrong numbers racing: one decision, whichever came first, and never both.
   const raced = await askAndOpen(a, b, user.email, 3)
   const mixed = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).inject({
-    ...form(i % 4 < 2 ? raced.ticket.matchNumber : wrongChoice(raced.choices, raced.ticket.matchNumber)),
+    ...form(i % 4 < 2 ? raced.ticket.matchNumber : wrongNumber(raced.ticket.matchNumber)),
     headers: { cookie: [...raced.person.jar].map(([name, value]) => `${name}=${value}`).join('; '), 'content-type': 'application/x-www-form-urlencoded' },
-    payload: new URLSearchParams({ csrf: raced.csrf, token: raced.token, choice: String(i % 4 < 2 ? raced.ticket.matchNumber : wrongChoice(raced.choices, raced.ticket.matchNumber)) }).toString()
+    payload: new URLSearchParams({ csrf: raced.csrf, token: raced.token, choice: String(i % 4 < 2 ? raced.ticket.matchNumber : wrongNumber(raced.ticket.matchNumber)) }).toString()
   })))
-  t.equal(mixed.filter((response) => response.statusCode === 200).length, 1, 'one decision among 40 mixed picks')
+  t.equal(mixed.filter((response) => response.statusCode === 200).length, 1, 'one decision among 40 mixed numbers')
   t.equal(mixed.filter((response) => response.statusCode === 410).length, 39)
 })
 
@@ -496,9 +501,9 @@ t.test('signup races: a wrong pick or Deny that wins creates no account; the app
   for (const loser of ['wrong number', 'deny'] as const) {
     for (let round = 0; round < 3; round++) {
       const email = uniqueEmail('xd.signup.race')
-      const { ticket, person, csrf, token, choices } = await askAndOpen(app, app, email)
+      const { ticket, person, csrf, token } = await askAndOpen(app, app, email)
       const rightPick = async () => await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(ticket.matchNumber), name: 'Racer' })
-      const otherPick = async () => await person.submit('/auth/magic-link/approve', { csrf, token, ...(loser === 'deny' ? { decision: 'deny' } : { choice: String(wrongChoice(choices, ticket.matchNumber)), name: 'Racer' }) })
+      const otherPick = async () => await person.submit('/auth/magic-link/approve', { csrf, token, ...(loser === 'deny' ? { decision: 'deny' } : { choice: String(wrongNumber(ticket.matchNumber)), name: 'Racer' }) })
       // Sent in either order, so each side wins some rounds.
       const picks = round % 2 === 0 ? [rightPick, otherPick] : [otherPick, rightPick]
       const responses = await Promise.all(picks.map(async (pick) => await pick()))
@@ -521,11 +526,11 @@ t.test('signup races: a wrong pick or Deny that wins creates no account; the app
   // too late) but still pending for the waiting device, which then claims a session on the account.
   gate = new Promise((resolve) => { finishCreating = resolve })
   const email = uniqueEmail('xd.signup.approving')
-  const { ticket, person, csrf, token, choices } = await askAndOpen(app, app, email)
+  const { ticket, person, csrf, token } = await askAndOpen(app, app, email)
   const before = creating
   const approving = person.submit('/auth/magic-link/approve', { csrf, token, choice: String(ticket.matchNumber), name: 'Winner' })
   await pollUntil(async () => creating, (count) => count > before, { timeoutMs: 5_000 })
-  const late = await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(wrongChoice(choices, ticket.matchNumber)), name: 'Winner' })
+  const late = await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(wrongNumber(ticket.matchNumber)), name: 'Winner' })
   t.equal(late.statusCode, 410, 'a wrong pick during the account creation: already answered')
   t.equal(json(await poll(app, ticket.requestId, ticket.deviceSecret)).status, 'pending', 'the waiting device still sees pending (nothing to claim yet)')
   finishCreating()
@@ -543,6 +548,101 @@ t.test('signup races: a wrong pick or Deny that wins creates no account; the app
   const claimed = json(await poll(app, many.ticket.requestId, many.ticket.deviceSecret))
   t.equal(await app.mongo.models.User.countDocuments({ name: 'Fifty' }), 1, 'one account')
   t.equal(await liveSessions(app, claimed.user.id), 1, 'one session')
+})
+
+t.test('blind approval: the number is one of 100 and typed, never offered; one wrong number ends the request', async (t) => {
+  // The numbers drawn cover 00 to 99 evenly (a blind guess approves one time in 100, not one in three).
+  const drawn = Array.from({ length: 20_000 }, () => matchNumber())
+  t.equal(MATCH_NUMBERS, 100)
+  t.ok(drawn.every((n) => Number.isInteger(n) && n >= 0 && n <= 99), 'every number is 00 to 99')
+  t.equal(new Set(drawn).size, 100, 'all 100 numbers are drawn (0 to 9 included)')
+  const counts = Array.from({ length: 100 }, (_, n) => drawn.filter((d) => d === n).length)
+  t.ok(Math.max(...counts) < 400, `no number is favoured (most frequent: ${Math.max(...counts)} of 20,000; 200 expected)`)
+
+  // A blind guesser gets one try: the page offers nothing to pick from, and a wrong number ends the request.
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
+  const { user } = await signUp(app, stack)
+  const { ticket, person, page, csrf, token } = await askAndOpen(app, app, user.email, 2)
+  t.ok(asksToTypeNumber(page.body))
+  t.notMatch(page.body, /<button[^>]*name="choice"/, 'no number buttons')
+  const guesses = await Promise.all([1, 2, 3].map(async (offset) => await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(wrongNumber(ticket.matchNumber, offset)) })))
+  t.equal(guesses.filter((response) => /That was not the number/.test(response.body)).length, 1, 'the first wrong number is evaluated')
+  t.equal(guesses.filter((response) => response.statusCode === 410).length, 2, 'the next guesses find the request answered')
+  const right = await person.submit('/auth/magic-link/approve', { csrf, token, choice: String(ticket.matchNumber) })
+  t.equal(right.statusCode, 410, 'and the right number after a wrong one is too late')
+  t.same(json(await poll(app, ticket.requestId, ticket.deviceSecret)), { status: 'denied', reason: 'wrong-number' })
+})
+
+t.test('the approval page shows where the request came from next to this device, and warns when the networks differ', async (t) => {
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
+  const SAFARI_ON_IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1'
+  const open = async (askFrom: string, approveFrom: string) => {
+    const email = uniqueEmail('xd.where')
+    await askCrossDevice(app, email, { 'user-agent': CHROME_ON_MAC }, askFrom)
+    const token = approvalTokenFrom(await stack.smtp.waitForMail(email))
+    return (await app.inject({ method: 'GET', url: `/auth/magic-link/approve?token=${token}`, headers: { 'user-agent': SAFARI_ON_IPHONE }, remoteAddress: approveFrom })).body
+  }
+  const warning = /The device asking is on a different network from this one/
+
+  const phished = await open('203.0.113.7', '198.51.100.9')
+  t.match(phished, /<dt>Asking to sign in<\/dt><dd id="asking">Chrome on macOS, network 203\.0\.113\.x<\/dd>/, 'where the request came from')
+  t.match(phished, /<dt>This device<\/dt><dd id="approving">Safari on iOS, network 198\.51\.100\.x<\/dd>/, 'where the approver is')
+  t.match(phished, warning, 'another /24: a plain warning')
+  t.match(phished, /press Deny/)
+  t.notMatch(phished, /198\.51\.100\.9|203\.0\.113\.7/, 'coarse networks only, never a full address')
+
+  const home = await open('203.0.113.7', '203.0.113.200')
+  t.notMatch(home, warning, 'the same /24: no warning')
+  t.match(home, /Both devices are on the same network/)
+
+  t.notMatch(await open('2001:db8:1:2::1', '2001:db8:1:ffff::5'), warning, 'the same IPv6 /48: no warning')
+  const otherV6 = await open('2001:db8:1:2::1', '2001:db8:2::5')
+  t.match(otherV6, warning, 'another IPv6 /48: the warning')
+  t.match(otherV6, /network 2001:db8:1::\/48/)
+  t.match(await open('203.0.113.7', '2001:db8:1:2::1'), warning, 'IPv4 asking, IPv6 approving: different networks')
+})
+
+t.test('open requests per address: CROSS_DEVICE_OPEN_PER_ADDRESS, 429 beyond; a decided request frees its place', async (t) => {
+  const clock = { now: () => time }
+  let time = Date.now()
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0', EMAIL_HOURLY_LIMIT: '1000', CROSS_DEVICE_OPEN_PER_ADDRESS: '2' }, { clock })
+  const { user } = await signUp(app, stack)
+  const ask = async (email: string) => await app.inject({ method: 'POST', url: '/auth/magic-link', payload: { email, crossDevice: true } })
+
+  const first = await askAndOpen(app, app, user.email, 2)
+  t.equal((await ask(user.email)).statusCode, 202, 'the second open request')
+  const mailsBefore = stack.smtp.inbox(user.email).length
+  const third = await ask(user.email)
+  t.equal(third.statusCode, 429, 'a third while two are open')
+  t.equal(json(third).code, 'RATE_LIMITED')
+  t.match(json(third).message, /open sign-in requests for this address/)
+  t.equal(Number(third.headers['retry-after']), 900, 'until the oldest expires')
+  t.equal(stack.smtp.inbox(user.email).length, mailsBefore, 'no email for the refused request')
+  const unknown = uniqueEmail('xd.open.unknown')
+  t.equal((await ask(unknown)).statusCode, 202)
+  t.equal((await ask(unknown)).statusCode, 202)
+  t.equal((await ask(unknown)).statusCode, 429, 'the same for an address without an account (no enumeration)')
+  t.equal((await ask(uniqueEmail('xd.open.other'))).statusCode, 202, 'another address is not affected')
+
+  await first.person.submit('/auth/magic-link/approve', { csrf: first.csrf, token: first.token, decision: 'deny' })
+  t.equal((await ask(user.email)).statusCode, 202, 'a denied request no longer counts')
+  t.equal((await ask(user.email)).statusCode, 429)
+  time += 900_000
+  t.equal((await ask(user.email)).statusCode, 202, 'expired requests no longer count')
+
+  // 50 parallel requests for one address: exactly the cap gets through.
+  const fresh = uniqueEmail('xd.open.race')
+  const raced = await Promise.all(Array.from({ length: 50 }, async () => await ask(fresh)))
+  t.equal(raced.filter((response) => response.statusCode === 202).length, 2, 'two of 50 parallel requests')
+  t.equal(raced.filter((response) => response.statusCode === 429).length, 48)
+
+  // The start page's form says it in words.
+  const person = browser(app)
+  const start = await person.request({ method: 'GET', url: '/' })
+  const page = await person.submit('/auth/magic-link/requests', { csrf: csrfOf(start.body), email: fresh })
+  t.equal(page.statusCode, 429)
+  t.match(page.body, /This address already has open sign-in requests/)
+  t.ok(Number(page.headers['retry-after']) > 0)
 })
 
 t.test('limits: the same email budget and per-IP limit as links', async (t) => {

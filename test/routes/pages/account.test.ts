@@ -6,6 +6,7 @@
 import t from 'tap'
 import { bearer, buildApp, signUp, startStack, tokenFrom, uniqueEmail } from '../../helper.js'
 import { browser, csrfOf } from './page-client.js'
+import { mongoCommandsDuring } from '../../counters.js'
 
 const stack = await startStack(t)
 const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
@@ -148,6 +149,70 @@ t.test('delete: a confirmation page first; then the account, its sessions and th
   t.equal(await status(session.accessToken), 401)
   t.match((await person.request({ method: 'GET', url: '/?signed-out=deleted' })).body, /Your account has been deleted/)
   t.equal((await person.request({ method: 'GET', url: '/account/delete' })).headers.location, '/', 'signed out: no confirmation page')
+})
+
+t.test('account forms: the CSRF check comes before any database read; 400 forged posts → no MongoDB read, 429 once over RATE_LIMIT_REFRESH', async (t) => {
+  // No data-loss check during the count (its own MongoDB reads would mix in).
+  const limited = await buildApp(t, stack, { RATE_LIMIT_REFRESH: '30' }, { dataLossCheckMs: 3_600_000 })
+  const session = await signUp(limited, stack, uniqueEmail('account.forged'))
+  const person = browser(limited)
+  // Only the refresh cookie: finding this session means a refresh (MongoDB reads and a rotation).
+  person.jar.set('lk_rt', session.refreshToken)
+  const start = await person.request({ method: 'GET', url: '/' }) // a CSRF cookie, and a signed-out token
+  const signedOutToken = csrfOf(start.body)
+  const forms: Array<[string, Record<string, string>]> = [
+    ['/account/logout', {}],
+    ['/account/logout-all', {}],
+    ['/account/sessions/revoke', { session: 'x' }],
+    ['/account/name', { name: 'Mallory' }],
+    ['/account/delete', { confirm: 'delete' }]
+  ]
+  const forgeries = [undefined, 'x'.repeat(43), `${session.accessToken.slice(0, 24)}.${'A'.repeat(43)}`]
+  const statuses: number[] = []
+  const reads = await mongoCommandsDuring(limited, async () => {
+    for (let i = 0; i < 400; i++) {
+      const [url, fields] = forms[i % forms.length]!
+      const csrf = forgeries[i % forgeries.length]
+      const response = await limited.inject({
+        method: 'POST',
+        url,
+        remoteAddress: '198.51.100.40',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: [...person.jar].map(([name, value]) => `${name}=${value}`).join('; ') },
+        payload: new URLSearchParams(csrf === undefined ? fields : { ...fields, csrf }).toString()
+      })
+      statuses.push(response.statusCode)
+    }
+  })
+  t.same(reads, [], 'no MongoDB command at all')
+  t.equal(statuses.filter((code) => code === 403).length, 30, 'the first 30 are refused as forged (form expired)')
+  t.equal(statuses.filter((code) => code === 429).length, 370, 'the rest: 429, the shared limit of the account forms')
+  t.same(statuses.slice(0, 30), Array(30).fill(403))
+  t.equal((await limited.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: session.refreshToken } })).statusCode, 200,
+    'the refresh token was never rotated by the forged posts')
+
+  // A signed-out page's token is no token for a signed-in form (checked once the session is known).
+  const other = browser(limited)
+  const fresh = await signUp(limited, stack, uniqueEmail('account.crossed'))
+  other.jar.set('lk_at', fresh.accessToken)
+  const page = await other.request({ method: 'GET', url: '/account', remoteAddress: '198.51.100.41' })
+  other.jar.set('lk_csrf', person.jar.get('lk_csrf')!)
+  const crossed = await other.request({
+    method: 'POST', url: '/account/name', remoteAddress: '198.51.100.41', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ csrf: signedOutToken, name: 'Mallory' }).toString()
+  })
+  t.equal(crossed.statusCode, 403, "a signed-out page's token does not change a signed-in account")
+  t.equal(page.statusCode, 200)
+
+  // Over the limit, a good form is refused too; another client is not.
+  const own = browser(limited)
+  own.jar.set('lk_at', fresh.accessToken)
+  const mine = await own.request({ method: 'GET', url: '/account', remoteAddress: '198.51.100.42' })
+  const rename = async (remoteAddress: string) => await own.request({
+    method: 'POST', url: '/account/name', remoteAddress, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ csrf: csrfOf(mine.body), name: 'Ada Renamed' }).toString()
+  })
+  const refused = await rename('198.51.100.40')
+  t.equal(refused.statusCode, 429, 'the spent IP: 429')
+  t.ok(Number(refused.headers['retry-after']) > 0, 'with Retry-After')
+  t.equal((await rename('198.51.100.42')).statusCode, 303, 'another IP: saved')
 })
 
 t.test('an unknown URL: an HTML page for Accept: text/html, the JSON error otherwise', async (t) => {

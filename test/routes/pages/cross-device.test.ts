@@ -5,7 +5,7 @@
 import t from 'tap'
 import { buildApp, startStack, testConfig, uniqueEmail } from '../../helper.js'
 import { browser, csrfOf } from './page-client.js'
-import { approvalTokenFrom, openEvents, serveInstance } from '../../cross-device.js'
+import { approvalTokenFrom, asksToTypeNumber, openEvents, serveInstance, wrongNumber } from '../../cross-device.js'
 
 const stack = await startStack(t)
 
@@ -130,7 +130,8 @@ t.test('denial and expiry: the waiting page says so and drops its cookie', async
   const email = uniqueEmail('xd.pages.denied')
   const { desktop, requestId, waiting } = await startOnDesktop(app, email)
   const { phone, token, csrf, page } = await openOnPhone(app, email)
-  const wrong = [...page.body.matchAll(/name="choice" value="(\d+)"/g)].map((m) => Number(m[1])).find((n) => n !== matchOf(waiting.body))
+  t.ok(asksToTypeNumber(page.body), 'the approval page asks to type the number')
+  const wrong = wrongNumber(matchOf(waiting.body))
   const forged = await phone.submit('/auth/magic-link/approve', { token, decision: 'deny' })
   t.equal(forged.statusCode, 403, 'Deny needs the CSRF token too')
   t.equal((await desktop.request({ method: 'GET', url: `/auth/magic-link/requests/${requestId}` })).statusCode, 200, 'still waiting')
@@ -140,7 +141,7 @@ t.test('denial and expiry: the waiting page says so and drops its cookie', async
   const denied = await desktop.request({ method: 'GET', url: `/auth/magic-link/requests/${requestId}` })
   t.equal(denied.statusCode, 200)
   t.match(denied.body, /Sign-in denied/)
-  t.match(denied.body, /was not on this screen/)
+  t.match(denied.body, /was not the one on this screen/)
   t.notOk(desktop.jar.has('lk_xd'))
   t.notOk(desktop.jar.has('lk_at'))
 

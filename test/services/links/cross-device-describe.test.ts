@@ -1,5 +1,5 @@
 import t from 'tap'
-import { coarseIp, describeDevice } from '../../../services/links/cross-device-describe.js'
+import { coarseIp, describeDevice, sameNetwork } from '../../../services/links/cross-device-describe.js'
 
 t.test('describeDevice: browser and system, or an honest unknown', async (t) => {
   t.equal(describeDevice('Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36'), 'Chrome on macOS')
@@ -24,4 +24,15 @@ t.test('coarseIp: a /24 of IPv4, a /48 of IPv6, never the whole address', async 
   t.equal(coarseIp('not an address'), 'an unknown network')
   t.equal(coarseIp('1:2:3:4:5:6:7:8:9'), 'an unknown network')
   t.equal(coarseIp(undefined), 'an unknown network')
+})
+
+t.test('sameNetwork: the same /24 or /48 is one network; IPv4 and IPv6 differ; unknown compares to nothing', async (t) => {
+  t.equal(sameNetwork(coarseIp('203.0.113.7'), coarseIp('203.0.113.250')), true)
+  t.equal(sameNetwork(coarseIp('203.0.113.7'), coarseIp('203.0.114.7')), false, 'the next /24 is another network')
+  t.equal(sameNetwork(coarseIp('::ffff:203.0.113.7'), coarseIp('203.0.113.9')), true, 'IPv4-mapped is IPv4')
+  t.equal(sameNetwork(coarseIp('2001:db8:1:2::1'), coarseIp('2001:db8:1:ffff::9')), true, 'one /48')
+  t.equal(sameNetwork(coarseIp('2001:db8:1::1'), coarseIp('2001:db8:2::1')), false)
+  t.equal(sameNetwork(coarseIp('203.0.113.7'), coarseIp('2001:db8:1::1')), false, 'IPv4 against IPv6')
+  t.equal(sameNetwork(coarseIp(undefined), coarseIp('203.0.113.7')), null, 'nothing to compare')
+  t.equal(sameNetwork(coarseIp('203.0.113.7'), coarseIp('garbage')), null)
 })

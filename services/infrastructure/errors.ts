@@ -68,6 +68,7 @@ export const TokenRevokedError = define('TOKEN_REVOKED', 'The access token has b
 export const ClientUnauthorizedError = define('CLIENT_UNAUTHORIZED', 'Authorization: Bearer <introspection secret> is required', 401)
 export const EmailUnavailableError = define('EMAIL_UNAVAILABLE', 'Email could not be sent right now; nothing was sent, try again shortly', 503)
 export const ServiceUnavailableError = define('SERVICE_UNAVAILABLE', 'A backing service is unavailable; try again shortly', 503)
+export const SigningUnavailableError = define('SERVICE_UNAVAILABLE', 'Sign-in is unavailable on this server right now; try again shortly', 503)
 export const NotFoundError = define('NOT_FOUND', '%s', 404)
 export const RateLimitedError = define('RATE_LIMITED', 'Too many requests; try again later', 429)
 

@@ -2,7 +2,7 @@ import { Types } from 'mongoose'
 import type { RedisClient } from '../infrastructure/redis-client.js'
 import type { EmailThrottle } from '../email/email-throttle.js'
 import { CEILING_LUA, type FailureCeiling } from '../accounts/failure-ceiling.js'
-import { EmailTakenError, isFinalAnswer, OtpExpiredError, OtpInvalidError, OtpLockedError, OtpWaitError, withExtras } from '../infrastructure/errors.js'
+import { EmailTakenError, isFinalAnswer, OtpExpiredError, OtpInvalidError, OtpLockedError, OTP_WAIT_MESSAGE, withExtras } from '../infrastructure/errors.js'
 import type { SignedIn } from '../sessions/sessions.js'
 import { otpEmail } from '../email/mail-templates.js'
 import { deliverOrUndo, type Mailer } from '../email/mailer.js'
@@ -185,7 +185,7 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
         if (outcome === 'expired') throw new OtpExpiredError()
         if (outcome === 'locked') throw new OtpLockedError()
         // Backing off, or the hour's budget spent: a new code does not help, waiting does.
-        throw withExtras(new OtpWaitError(), { retryAfter: retryAfter(rest[0]) })
+        throw withExtras(Object.assign(new OtpLockedError(), { message: OTP_WAIT_MESSAGE }), { retryAfter: retryAfter(rest[0]) })
       }
 
       const [attempts, created, ttlLeft] = rest

@@ -59,8 +59,8 @@ export const EmailTakenError = define('EMAIL_TAKEN', 'An account with this email
 export const OtpInvalidError = define('OTP_INVALID', 'The code is not correct', 401)
 export const OtpExpiredError = define('OTP_EXPIRED', 'No valid code for this address; request a new one', 401)
 export const OtpLockedError = define('OTP_LOCKED', 'Too many wrong codes; request a new code later', 429)
-/** OTP_LOCKED while the address must wait (back-off, spent budget): a new code does not help, so the message says when to try again. */
-export const OtpWaitError = define('OTP_LOCKED', 'Too many wrong codes; try again later', 429)
+/** OTP_LOCKED's message while the address must wait (back-off, spent budget): a new code does not help; the wait does. */
+export const OTP_WAIT_MESSAGE = 'Too many wrong codes; try again later'
 export const InvalidCredentialsError = define('INVALID_CREDENTIALS', 'Email address or password is not correct', 401)
 export const RefreshInvalidError = define('REFRESH_INVALID', 'The refresh token is invalid, expired or revoked', 401)
 export const RefreshReusedError = define('REFRESH_REUSED', 'This refresh token was already used; the session has been revoked', 401)

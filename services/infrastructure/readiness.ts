@@ -111,7 +111,7 @@ async function clusterProblem (cluster: Cluster, timeoutMs: number): Promise<str
 export async function redisProblem (client: RedisClient, timeoutMs: number): Promise<string | null> {
   try {
     if (client.isCluster) return await clusterProblem(client as Cluster, timeoutMs)
-    const [role, clusterEnabled, policy] = await bounded(Promise.all([redisRole(client, timeoutMs), redisClusterEnabled(client, timeoutMs), redisEvictionPolicy(client, timeoutMs)]), timeoutMs)
+    const [role, clusterEnabled, policy] = await bounded(Promise.all([redisRole(client, timeoutMs), redisClusterEnabled(client, timeoutMs), redisEvictionPolicy(client, timeoutMs).catch(() => null)]), timeoutMs)
     if (clusterEnabled) {
       const { host, port, sentinels } = (client as Redis).options
       return clusterNodeProblem(sentinels == null ? `Redis at ${nodeName(host ?? '127.0.0.1', port ?? 6379)}` : 'The master the Sentinels name')

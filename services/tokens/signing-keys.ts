@@ -170,6 +170,17 @@ export function createSigningKeyStore ({ models, algorithm, sealingSecret, rotat
 
   return {
     /**
+     * Whether this store's sealing secret opens the key that signs now (null when there is no such
+     * key, or its private part is gone): the rotate script warns when it runs with another secret
+     * than the one the running instances used.
+     */
+    async opensCurrentKey (): Promise<boolean | null> {
+      const current = signingAt(await newest(), clock.now())
+      if (current === undefined || current.sealedPrivateKey === null || current.sealedPrivateKey === undefined) return null
+      return 'pem' in openPrivate(current)
+    },
+
+    /**
      * Reads the keys, creates the first or the next one when due (one winner however many
      * instances try), erases private parts that can no longer sign, and returns the ring's keys.
      */

@@ -20,11 +20,11 @@ const shared = (extra: Record<string, string> = {}) => ({
 })
 
 /** The rotate script, run as an operator would, against the same database. */
-async function rotateScript (env: Record<string, string>, args: string[] = []): Promise<{ kid: string, generation: number }> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'rotate-signing-key.ts'), ...args], {
+async function rotateScript (env: Record<string, string>, args: string[] = []): Promise<{ kid: string, generation: number, stderr: string }> {
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'rotate-signing-key.ts'), ...args], {
     cwd: root, env: { ...process.env, NODE_ENV: 'test', SMTP_URL: stack.smtp.url, LOG_LEVEL: 'silent', ...env }
   })
-  return JSON.parse(stdout.trim().split('\n').at(-1)!)
+  return { ...JSON.parse(stdout.trim().split('\n').at(-1)!), stderr }
 }
 
 t.test('private keys are stored sealed and bound to their kid; a wrong sealing secret stops the boot', async (t) => {
@@ -112,6 +112,7 @@ t.test('rotation across two instances: the rotate script reaches both within the
 
   // Planned rotation: published now, signs from one sync interval + skew on.
   const planned = await rotateScript(env)
+  t.notMatch(planned.stderr, /not the one that sealed/, 'same secret: no warning')
   for (const app of [a, b]) {
     const accepted = await pollUntil(async () => app.accessTokens.state().accepted, (kids) => kids.includes(planned.kid), { timeoutMs: 10_000 })
     t.ok(accepted.includes(planned.kid), 'both instances publish the new key within the sync interval')
@@ -161,6 +162,7 @@ t.test('a revocation lands even where the new key cannot be unsealed: old tokens
   t.equal(json(await a.inject({ method: 'GET', url: '/ready' })).checks.signingKey, 'ok')
 
   const revoked = await rotateScript({ ...env, KEY_ENCRYPTION_SECRET: newSecret }, ['--revoke'])
+  t.match(revoked.stderr, /not the one that sealed the current key: instances still running with the old secret/, 'the script warns the operator')
   const failure = await a.syncSigningKeys().then(() => null, (error: Error) => error)
   t.equal(failure, null, 'the sync applies what it read, although one key cannot be opened')
 

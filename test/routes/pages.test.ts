@@ -379,3 +379,28 @@ t.test('on a plain-http APP_URL the plain names stay', async (t) => {
   const signedIn = await person.submit('/code', { csrf: csrfOf(page.body), email, code: codeFrom(await stack.smtp.waitForMail(email)), name: 'Plain' })
   t.same(signedIn.cookies.map((cookie) => [cookie.name, cookie.path, cookie.secure ?? false]).sort(), [['lk_at', '/', false], ['lk_otp_lock', '/code', false], ['lk_rt', '/account', false]], 'lk_otp_lock: cleared on sign-in')
 })
+
+t.test('code page: a new code that meets the short back-off after a lock says "try again", and works after the wait', async (t) => {
+  let time = Date.now()
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' }, { clock: { now: () => time } })
+  const person = browser(app)
+  const email = uniqueEmail('backoff-page')
+  const start = await person.request({ method: 'GET', url: '/' })
+  const csrf = csrfOf(start.body)
+  await person.submit('/', { csrf, email, method: 'code' })
+  const first = codeFrom(await stack.smtp.waitForMail(email))
+  const wrong = (code: string) => code === '000000' ? '111111' : '000000'
+  let last
+  for (let i = 0; i < 5; i++) last = await person.submit('/code', { csrf, email, code: wrong(first) })
+  t.match(last!.body, /This code was entered wrong too many times/, 'the first code is locked')
+
+  await person.submit('/', { csrf, email, method: 'code' })
+  const second = codeFrom(await stack.smtp.waitForMail(email, { count: 2 }))
+  t.equal((await person.submit('/code', { csrf, email, code: wrong(second) })).statusCode, 401, 'the sixth failure starts the back-off')
+  const waiting = await person.submit('/code', { csrf, email, code: second })
+  t.equal(waiting.statusCode, 429)
+  t.match(waiting.body, /Codes work again in <strong>1 second<\/strong>: try again then/)
+  t.notMatch(waiting.body, /send a new code after that/, 'the new code is still good: no need for another')
+  time += 1_000
+  t.equal((await person.submit('/code', { csrf, email, code: second })).statusCode, 303, 'after the wait the same code signs in')
+})

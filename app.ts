@@ -28,6 +28,7 @@ import swagger from './plugins/external/swagger.js'
 import assetRoutes from './routes/assets.js'
 import authRoutes from './routes/auth/index.js'
 import devInboxRoutes from './routes/dev-inbox.js'
+import devHostCheck from './plugins/app/dev-host-check.js'
 import healthRoutes from './routes/health.js'
 import pageRoutes from './routes/pages/index.js'
 import { sendHtml } from './routes/schemas.js'
@@ -202,6 +203,7 @@ export default fp(async function app (fastify, opts: AppOptions) {
     done()
   })
 
+  await fastify.register(devHostCheck)
   await fastify.register(helmet)
   await fastify.register(cors)
   await fastify.register(redis)

@@ -1,11 +1,29 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { mongoProblem, redisProblem } from '../services/infrastructure/readiness.js'
+import { createReadinessProbe, dependencyNames, mongoProblem, redisProblem } from '../services/infrastructure/readiness.js'
 import { unlimited } from './route-options.js'
 import { errors } from './schemas.js'
 
 const tags = ['operations']
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { REDIS_TIMEOUT, MONGODB_TIMEOUT, JWT_ALGORITHM } = fastify.config
+  const readiness = createReadinessProbe({
+    probe: async () => {
+      const [redis, mongodb] = await Promise.all([
+        redisProblem(fastify.redis, REDIS_TIMEOUT),
+        mongoProblem(fastify.mongo.connection.db, MONGODB_TIMEOUT)
+      ])
+      return { redis, mongodb }
+    },
+    local: (): Record<string, string | null> => JWT_ALGORITHM === 'HS256' ? {} : { signingKey: fastify.accessTokens.signingProblem() },
+    clock: fastify.clock,
+    // The details (hosts, ports, driver messages) go to the log only.
+    onChange: (problems) => {
+      if (Object.keys(problems).length === 0) fastify.log.info('ready: every dependency answers')
+      else fastify.log.warn({ problems }, 'not ready')
+    }
+  })
+
   fastify.get('/health', {
     ...unlimited,
     schema: {
@@ -26,28 +44,29 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       security: [],
       summary: 'Readiness: Redis and MongoDB can serve requests',
       description: 'Checks the topology, each part bounded by its timeout: Redis must be a writable master (not a replica, ' +
-        'not a Sentinel); on a Redis Cluster the cluster state must be ok and every master owning slots must answer; ' +
-        'MongoDB must have a writable primary. 503 names what is wrong. Not rate limited.',
+        'not a Sentinel) with maxmemory-policy noeviction; on a Redis Cluster the cluster state must be ok and every master owning slots must answer; ' +
+        'MongoDB must have a writable primary; with EdDSA or ES256 the key that signs now must be usable (`signingKey`). ' +
+        '503 names the dependency only; what is wrong goes to the server log. Redis and MongoDB are probed at most once a second, ' +
+        'however often this is called. Not rate limited.',
       response: {
         200: Type.Object({ status: Type.Literal('ok'), checks: Type.Record(Type.String(), Type.String(), { examples: [{ redis: 'ok', mongodb: 'ok' }] }) }, {
           description: 'Redis and MongoDB can both serve requests'
         }),
-        ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` saying which dependency failed and `message` what is wrong' }, {
+        ...errors({ 503: 'SERVICE_UNAVAILABLE, with `checks` saying which dependency failed and `message` naming it (the details are in the server log)' }, {
           checks: Type.Record(Type.String(), Type.String(), { examples: [{ redis: 'failed', mongodb: 'ok' }] })
         })
       }
     }
   }, async (_request, reply) => {
-    const { REDIS_TIMEOUT, MONGODB_TIMEOUT } = fastify.config
-    const [redis, mongodb] = await Promise.all([
-      redisProblem(fastify.redis, REDIS_TIMEOUT),
-      mongoProblem(fastify.mongo.connection.db, MONGODB_TIMEOUT)
-    ])
-    const checks = { redis: redis === null ? 'ok' : 'failed', mongodb: mongodb === null ? 'ok' : 'failed' }
-    const problems = [redis, mongodb].filter((problem) => problem !== null)
-    if (problems.length === 0) return { status: 'ok' as const, checks }
+    const { checks, problems } = await readiness.check()
+    const failed = Object.keys(problems)
+    if (failed.length === 0) return { status: 'ok' as const, checks }
     return await reply.status(503).header('retry-after', '1').send({
-      statusCode: 503, code: 'SERVICE_UNAVAILABLE', error: 'Service Unavailable', message: problems.join('; '), checks
+      statusCode: 503,
+      code: 'SERVICE_UNAVAILABLE',
+      error: 'Service Unavailable',
+      message: `Not ready: ${failed.map((name) => dependencyNames[name] ?? name).join(', ')}`,
+      checks
     })
   })
 

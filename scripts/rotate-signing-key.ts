@@ -40,7 +40,13 @@ try {
     schedule,
     clock: { now: Date.now }
   })
+  const sameSecret = await store.opensCurrentKey()
   const rotated = await store.rotate({ revoke: values.revoke })
+  if (sameSecret === false) {
+    // The new key is sealed with this secret; instances running with the old one cannot sign with it.
+    console.error('KEY_ENCRYPTION_SECRET (or JWT_SECRET) here is not the one that sealed the current key: instances still ' +
+      `running with the old secret verify tokens but answer 503 to sign-ins and /ready ${values.revoke ? 'from their next sync' : `once the new key signs (${new Date(rotated.activatesAt).toISOString()})`}; restart them with this secret`)
+  }
   console.log(JSON.stringify({ ...rotated, revokedOlderKeys: values.revoke, everyInstanceWithin: `${config.JWT_KEY_SYNC_INTERVAL} s` }))
 } finally {
   await connection.close()

@@ -103,7 +103,8 @@ export function codeLockedPage ({ csrf, email, lock }: { csrf: string, email: st
       ]
     : [
         'For your safety, codes for this address are locked after too many wrong tries.',
-        `Codes work again in <strong>${waitText(lock.wait)}</strong>; send a new code after that. A sign-in link works now.`,
+        // A code requested just now may still be live after a short back-off: "try again", not "send a new code".
+        `Codes work again in <strong>${waitText(lock.wait)}</strong>: try again then (with a new code if yours has expired). A sign-in link works now.`,
         link + send
       ]
   return page('Code locked', `<div class="locked">${LOCK_ICON}<h1>Code locked</h1></div>

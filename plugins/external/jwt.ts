@@ -60,13 +60,23 @@ export default fp(async function jwtPlugin (fastify) {
       clock
     })
 
-  /** One sync at a time; callers during a sync share it. */
+  let reported = ''
+  /**
+   * One sync at a time; callers during a sync share it. The keys read are installed whatever else
+   * went wrong (a key that cannot be opened, a failed write): removals always land. What went
+   * wrong is logged once per change; a key that should sign and cannot makes sign-ins and /ready
+   * answer 503 (accessTokens.signingProblem) until it is fixed.
+   */
   async function syncSigningKeys (): Promise<void> {
     if (store === null) return
     syncing ??= (async () => {
       lastSync = Date.now()
       try {
-        accessTokens.update(await store.sync())
+        const { keys, problems } = await store.sync()
+        accessTokens.update(keys)
+        const summary = problems.join('; ')
+        if (summary !== reported && summary !== '') fastify.log.error({ problems }, 'signing keys synced with problems')
+        reported = summary
       } finally {
         syncing = null
       }
@@ -77,6 +87,8 @@ export default fp(async function jwtPlugin (fastify) {
 
   if (store !== null) {
     await syncSigningKeys() // boot fails here, with the reason, if MongoDB or the sealing secret is wrong
+    const problem = accessTokens.signingProblem()
+    if (problem !== null) throw new Error(problem)
     const timer = setInterval(() => {
       syncSigningKeys().catch((error: Error) => { fastify.log.warn({ reason: error.message }, 'signing keys not synced; the keys in memory stay in use') })
     }, schedule.syncMs)

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { describeRedisUrl, parseRedisUrl, type Config } from '../../services/infrastructure/config.js'
 import type { RedisClient } from '../../services/infrastructure/redis-client.js'
-import { clusterNodeProblem, redisClusterEnabled, redisRole } from '../../services/infrastructure/readiness.js'
+import { clusterNodeProblem, evictionProblem, redisClusterEnabled, redisEvictionPolicy, redisRole } from '../../services/infrastructure/readiness.js'
 
 /** Where a Redis URL points, without credentials: safe to log. */
 export const describeUrl = describeRedisUrl
@@ -148,6 +148,15 @@ export default fp(async function redisPlugin (fastify) {
   if (role === 'replica') fastify.log.warn(`Redis at ${describeUrl(REDIS_URL)} is a read-only replica; /ready answers 503 until it is a master`)
   if (!client.isCluster && await redisClusterEnabled(client, REDIS_TIMEOUT).catch(() => false)) {
     fastify.log.warn(`${clusterNodeProblem(`Redis at ${describeUrl(REDIS_URL)}`)}; /ready answers 503 and requests for slots other nodes own fail`)
+  }
+
+  // Eviction would drop revocation marks (they carry TTLs) while the data-loss marker survives:
+  // warn at boot; /ready answers 503 for as long as it lasts.
+  const nodes = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis]
+  const policies = await Promise.all(nodes.map(async (node) => await redisEvictionPolicy(node, REDIS_TIMEOUT).catch(() => null)))
+  const evicting = policies.find((policy) => evictionProblem('Redis', policy) !== null)
+  if (evicting !== undefined) {
+    fastify.log.warn(`${evictionProblem(`Redis at ${describeUrl(REDIS_URL)}`, evicting)}; /ready answers 503 until it is noeviction`)
   }
 
   await fastify.register(fastifyRedis, { client: client as Redis, closeClient: false })

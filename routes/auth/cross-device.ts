@@ -8,6 +8,7 @@ import { DEVICE_SECRET_PATTERN, REQUEST_ID_PATTERN, type CrossDeviceOutcome } fr
 import type { FinalStep, Follower } from '../../services/links/cross-device-events.js'
 import type { SignedIn } from '../../services/sessions/sessions.js'
 import { clientInfo } from '../client-info.js'
+import { cookieScope, type CookieScope } from '../cookie-scope.js'
 import { errors, PublicUser, TokenPair } from '../schemas.js'
 
 const tags = ['cross-device']
@@ -16,6 +17,13 @@ const tags = ['cross-device']
 export const DEVICE_SECRET_HEADER = 'x-device-secret'
 /** The cookie the waiting page keeps the device secret in: HttpOnly, SameSite=Strict, path of its request only. */
 export const DEVICE_COOKIE = 'lk_xd'
+/**
+ * The waiting browser's device-secret cookie of one request: `lk_xd` scoped to the request's path,
+ * or with an https APP_URL a `__Host-` cookie (Path=/, so named after the request: several
+ * requests can wait in one browser). routes/cookie-scope.ts.
+ */
+export const deviceCookieScope = (appUrl: string, requestId: string): CookieScope =>
+  new URL(appUrl).protocol === 'https:' ? cookieScope(appUrl, `${DEVICE_COOKIE}_${requestId}`, '/') : cookieScope(appUrl, DEVICE_COOKIE, requestPath(requestId))
 /** The waiting page of a request (and the path its device cookie is scoped to). */
 export const requestPath = (requestId: string): string => `/auth/magic-link/requests/${requestId}`
 
@@ -93,7 +101,7 @@ const crossDeviceRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   function deviceSecretOf (request: FastifyRequest, fromCookie: boolean): { secret: string, claim: boolean } {
     const header = request.headers[DEVICE_SECRET_HEADER]
     if (typeof header === 'string' && header !== '') return { secret: header, claim: true }
-    const cookie = fromCookie ? request.cookies[DEVICE_COOKIE] : undefined
+    const cookie = fromCookie ? request.cookies[deviceCookieScope(fastify.config.APP_URL, (request.params as { id: string }).id).name] : undefined
     if (cookie !== undefined && cookie !== '') return { secret: cookie, claim: false }
     throw new ValidationFailedError('the X-Device-Secret header is required')
   }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { hashToken } from '../../services/tokens/token-crypto.js'
+import { cookieScope } from '../cookie-scope.js'
 
 /**
  * The browser's memory of a code it locked. The guess that uses a code's last attempt deletes the
@@ -9,12 +10,13 @@ import { hashToken } from '../../services/tokens/token-crypto.js'
  * locked its code, as a hash. Sending a new code or signing in forgets it. It only chooses between
  * two refusals, so a forged or stale cookie gains nothing.
  */
-const COOKIE = 'lk_otp_lock'
+const NAME = 'lk_otp_lock'
 const PATH = '/code'
 
 export function createCodeLockMemo (fastify: FastifyInstance) {
-  const secure = new URL(fastify.config.APP_URL).protocol === 'https:'
-  const options = { path: PATH, httpOnly: true, sameSite: 'lax' as const, secure }
+  // `__Host-` (Path=/) when APP_URL is https: routes/cookie-scope.ts.
+  const { name: COOKIE, path, secure } = cookieScope(fastify.config.APP_URL, NAME, PATH)
+  const options = { path, httpOnly: true, sameSite: 'lax' as const, secure }
   const valueFor = (email: string): string => hashToken(`otp lock\u0000${fastify.addressKey(email)}`)
 
   return {

@@ -12,7 +12,7 @@ import { CROSS_DEVICE_SCRIPT, CROSS_DEVICE_STYLES } from '../../views/cross-devi
 import { ago } from '../../views/format.js'
 import { linkExpiredPage } from '../../views/magic-link.js'
 import { emailTakenPage, formExpiredPage, startPage } from '../../views/pages.js'
-import { DEVICE_COOKIE, requestPath } from '../auth/cross-device.js'
+import { deviceCookieScope, requestPath } from '../auth/cross-device.js'
 import { clientInfo } from '../client-info.js'
 import { perIpLimit, signInLimit, unlimited } from '../route-options.js'
 import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
@@ -33,8 +33,11 @@ const typedNumber = /^[0-9]{1,2}$/
  */
 const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { signedIn } = createPageSession(fastify)
-  const secure = new URL(fastify.config.APP_URL).protocol === 'https:'
-  const deviceCookie = (requestId: string) => ({ path: requestPath(requestId), httpOnly: true, sameSite: 'strict' as const, secure })
+  const deviceCookie = (requestId: string) => {
+    const { path, secure } = deviceCookieScope(fastify.config.APP_URL, requestId)
+    return { path, httpOnly: true, sameSite: 'strict' as const, secure }
+  }
+  const deviceCookieName = (requestId: string): string => deviceCookieScope(fastify.config.APP_URL, requestId).name
   const ttlSeconds = fastify.config.MAGIC_LINK_TTL
 
   /** The approval page for `view`, as this request's device sees it (its own whereabouts beside the asker's). */
@@ -72,7 +75,7 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     if (!isValidEmail(typed)) return await again(400, 'Enter one email address, like ada@example.com.', true)
     try {
       const ticket = await fastify.crossDevice.requestSignIn(normalizeEmail(typed), clientInfo(request))
-      reply.setCookie(DEVICE_COOKIE, ticket.deviceSecret, { ...deviceCookie(ticket.requestId), maxAge: ticket.expiresIn })
+      reply.setCookie(deviceCookieName(ticket.requestId), ticket.deviceSecret, { ...deviceCookie(ticket.requestId), maxAge: ticket.expiresIn })
       return await reply.redirect(requestPath(ticket.requestId), 303)
     } catch (error) {
       if (error instanceof CrossDeviceBusyError) {
@@ -105,14 +108,14 @@ const crossDevicePageRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     if (request.validationError !== undefined) return await sendHtml(reply, 410, requestExpiredPage({ ttlSeconds }))
     const { id } = request.params
-    const secret = request.cookies[DEVICE_COOKIE]
+    const secret = request.cookies[deviceCookieName(id)]
     if (secret === undefined || !secretFormat.test(secret)) return await sendHtml(reply, 410, requestExpiredPage({ ttlSeconds }))
 
     const outcome = await fastify.crossDevice.outcome(id, secret, { claim: true, client: clientInfo(request) })
     if (outcome.state === 'pending') {
       return await sendHtml(reply, 200, waitingPage({ requestId: id, matchNumber: outcome.matchNumber, email: outcome.email, expiresAt: outcome.expiresAt, now: fastify.clock.now() }))
     }
-    reply.clearCookie(DEVICE_COOKIE, deviceCookie(id))
+    reply.clearCookie(deviceCookieName(id), deviceCookie(id))
     if (outcome.state === 'approved' && outcome.signedIn !== null) return await signedIn(reply, outcome.signedIn)
     if (outcome.state === 'denied') return await sendHtml(reply, 200, requestDeniedPage({ reason: outcome.reason }))
     return await sendHtml(reply, 410, requestExpiredPage({ ttlSeconds }))

@@ -4,11 +4,14 @@ import type { AccessClaims } from '../../services/sessions/revocation.js'
 import type { SignedIn, TokenPair } from '../../services/sessions/sessions.js'
 import type { PublicUser } from '../../services/accounts/users.js'
 import { clientInfo } from '../client-info.js'
+import { cookieScope } from '../cookie-scope.js'
 
 /**
  * The browser's session for the built-in pages: the same access and refresh tokens an API client
  * gets, kept in HttpOnly cookies (scripts cannot read them; SameSite=Lax keeps them off cross-site
- * POSTs). The refresh token is sent only to /account, the one place that refreshes.
+ * POSTs). With an https APP_URL both are `__Host-` cookies (routes/cookie-scope.ts), so Path=/ for
+ * both; on plain-http development the refresh token is sent only to /account, the one place that
+ * refreshes.
  */
 export const ACCESS_COOKIE = 'lk_at'
 export const REFRESH_COOKIE = 'lk_rt'
@@ -17,17 +20,18 @@ const REFRESH_PATH = '/account'
 export interface PageSession { claims: AccessClaims, account: PublicUser }
 
 export function createPageSession (fastify: FastifyInstance) {
-  const secure = new URL(fastify.config.APP_URL).protocol === 'https:'
-  const base = { httpOnly: true, sameSite: 'lax' as const, secure }
+  const access = cookieScope(fastify.config.APP_URL, ACCESS_COOKIE, '/')
+  const refresh = cookieScope(fastify.config.APP_URL, REFRESH_COOKIE, REFRESH_PATH)
+  const base = { httpOnly: true, sameSite: 'lax' as const, secure: access.secure }
 
   function setSessionCookies (reply: FastifyReply, pair: TokenPair): void {
-    reply.setCookie(ACCESS_COOKIE, pair.accessToken, { ...base, path: '/', maxAge: pair.expiresIn })
-    reply.setCookie(REFRESH_COOKIE, pair.refreshToken, { ...base, path: REFRESH_PATH, maxAge: fastify.config.REFRESH_TOKEN_TTL })
+    reply.setCookie(access.name, pair.accessToken, { ...base, path: access.path, maxAge: pair.expiresIn })
+    reply.setCookie(refresh.name, pair.refreshToken, { ...base, path: refresh.path, maxAge: fastify.config.REFRESH_TOKEN_TTL })
   }
 
   function clearSessionCookies (reply: FastifyReply): void {
-    reply.clearCookie(ACCESS_COOKIE, { ...base, path: '/' })
-    reply.clearCookie(REFRESH_COOKIE, { ...base, path: REFRESH_PATH })
+    reply.clearCookie(access.name, { ...base, path: access.path })
+    reply.clearCookie(refresh.name, { ...base, path: refresh.path })
   }
 
   /** A 401-class answer from the token checks: the cookie is no good, the person must sign in. */
@@ -39,7 +43,7 @@ export function createPageSession (fastify: FastifyInstance) {
    * null; a dependency failure propagates (503), it never signs anyone in or out.
    */
   async function currentSession (request: FastifyRequest, reply: FastifyReply): Promise<PageSession | null> {
-    const accessToken = request.cookies[ACCESS_COOKIE]
+    const accessToken = request.cookies[access.name]
     if (accessToken !== undefined && accessToken !== '') {
       try {
         return await fastify.verifyAccessToken(accessToken)
@@ -47,7 +51,7 @@ export function createPageSession (fastify: FastifyInstance) {
         if (!isRefusal(error)) throw error
       }
     }
-    const refreshToken = request.cookies[REFRESH_COOKIE]
+    const refreshToken = request.cookies[refresh.name]
     if (refreshToken !== undefined && refreshToken !== '') {
       try {
         const pair = await fastify.sessions.refreshSession(refreshToken, clientInfo(request))

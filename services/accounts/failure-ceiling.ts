@@ -11,24 +11,41 @@ export const MAX_BACKOFF_MS = 15 * 60 * 1000
 /** How long failures are remembered; reaching the ceiling refuses checks for this long. */
 export const MEMORY_MS = 24 * 60 * 60 * 1000
 
+/**
+ * Lua for other scripts that check the ceiling inside their own atomic step (services/codes/otp.ts):
+ * `ceilingWait(key, now)` is the wait in ms while the address is backing off (0 otherwise), and
+ * `ceilingCount(key, now, ceiling, free, maxBackoff, memory)` counts one failure and sets the wait
+ * before the next check. The arguments are what `scriptArgs()` returns.
+ */
+export const CEILING_LUA = `
+local function ceilingWait (key, now)
+  local untilMs = tonumber(redis.call('HGET', key, 'until') or '0')
+  if untilMs > now then return untilMs - now end
+  return 0
+end
+local function ceilingCount (key, now, ceiling, free, maxBackoff, memory)
+  local failures = redis.call('HINCRBY', key, 'n', 1)
+  local untilMs = 0
+  if failures >= ceiling then
+    untilMs = now + memory
+  elseif failures > free then
+    untilMs = now + math.min(1000 * 2 ^ (failures - free - 1), maxBackoff)
+  end
+  redis.call('HSET', key, 'until', untilMs)
+  redis.call('PEXPIRE', key, memory)
+end
+`
+
 // KEYS: counter hash. ARGV: now, ceiling, free, max back-off, memory.
 // Check and reserve in one atomic step. While the address is backing off, refuses: returns the
 // wait in ms and counts nothing. Otherwise counts this check as a failure at once (a success
 // clears the hash) and sets the wait before the next one, so checks arriving in parallel cannot
 // all pass before any of them was counted: past the free failures, one check per back-off.
-const reserveScript = defineScript<number>(`
+const reserveScript = defineScript<number>(`${CEILING_LUA}
 local now = tonumber(ARGV[1])
-local untilMs = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
-if untilMs > now then return untilMs - now end
-local failures = redis.call('HINCRBY', KEYS[1], 'n', 1)
-untilMs = 0
-if failures >= tonumber(ARGV[2]) then
-  untilMs = now + tonumber(ARGV[5])
-elseif failures > tonumber(ARGV[3]) then
-  untilMs = now + math.min(1000 * 2 ^ (failures - tonumber(ARGV[3]) - 1), tonumber(ARGV[4]))
-end
-redis.call('HSET', KEYS[1], 'until', untilMs)
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+local wait = ceilingWait(KEYS[1], now)
+if wait > 0 then return wait end
+ceilingCount(KEYS[1], now, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 return 0
 `)
 
@@ -54,6 +71,9 @@ export function createFailureCeiling ({ redis, ceiling, clock }: { redis: RedisC
     await reserveScript(redis, [redisKeys.verifyFailures(addressKey)], [clock.now(), ceiling, FREE_FAILURES, MAX_BACKOFF_MS, MEMORY_MS])
 
   return {
+    /** The counter's key and the ARGV of CEILING_LUA's functions at this moment: now, ceiling, free, max back-off, memory. */
+    key: (addressKey: string): string => redisKeys.verifyFailures(addressKey),
+    scriptArgs: (): number[] => [clock.now(), ceiling, FREE_FAILURES, MAX_BACKOFF_MS, MEMORY_MS],
     /** Reserves one check: 0 when it may go ahead (it counts as a failure until recordSuccess), else the wait in ms. */
     reserveCheck: reserve,
     /** Reserves one check, or throws `refusal` with Retry-After while the address is backing off or at the ceiling. */

@@ -1,8 +1,8 @@
 import { Types } from 'mongoose'
 import type { RedisClient } from '../infrastructure/redis-client.js'
 import type { EmailThrottle } from '../email/email-throttle.js'
-import type { FailureCeiling } from '../accounts/failure-ceiling.js'
-import { EmailTakenError, isFinalAnswer, OtpExpiredError, OtpInvalidError, OtpLockedError, withExtras } from '../infrastructure/errors.js'
+import { CEILING_LUA, type FailureCeiling } from '../accounts/failure-ceiling.js'
+import { EmailTakenError, isFinalAnswer, OtpExpiredError, OtpInvalidError, OtpLockedError, OTP_WAIT_MESSAGE, withExtras } from '../infrastructure/errors.js'
 import type { SignedIn } from '../sessions/sessions.js'
 import { otpEmail } from '../email/mail-templates.js'
 import { deliverOrUndo, type Mailer } from '../email/mailer.js'
@@ -32,19 +32,32 @@ if redis.call('HGET', KEYS[1], 'h') == ARGV[1] then return redis.call('DEL', KEY
 return 0
 `)
 
-// KEYS: code hash, address budget counter. ARGV: submitted code HMAC, max attempts, budget, budget window (s).
-// Every rule in one atomic step, so parallel guesses cannot slip past a count:
+// KEYS: code hash, address budget counter, failure-ceiling counter. ARGV: submitted code HMAC,
+// max attempts, budget, budget window (s), then the failure ceiling's now, ceiling, free, max
+// back-off, memory (FailureCeiling.scriptArgs).
+// Every rule in one atomic step, so parallel guesses cannot slip past a count, and only a
+// compared guess counts: a submission that meets no live code evaluates nothing and counts
+// nowhere (the losers of a race with the right code are not failed guesses):
+//   {'wait', ms}       the address is backing off under the failure ceiling (nothing evaluated;
+//                      ms is the longer of the back-off and a spent budget's rest of the hour)
 //   {'budget', ms}     the address spent its hourly budget (nothing evaluated)
-//   {'expired'}        no live code
+//   {'expired'}        no live code (nothing evaluated)
 //   {'ok', a, c, ms}   right code; deleted (a = attempts before, c = created, ms = TTL left, for a restore)
 //   {'invalid', left}  wrong code; `left` more guesses (fewer if the budget runs out first)
 //   {'locked'}         wrong code that used the last attempt; the code is deleted
 //   {'spent', ms}      wrong code that used the last of the budget; the code is deleted
+// A wrong code counts against the code's attempts, the hourly budget and the failure ceiling.
 // The comparison runs over every byte (no early exit), though without the server key an HMAC
 // prefix would tell an attacker nothing anyway.
-const verifyScript = defineScript<[string, ...Array<string | number>]>(`
+const verifyScript = defineScript<[string, ...Array<string | number>]>(`${CEILING_LUA}
+local now = tonumber(ARGV[5])
 local spent = tonumber(redis.call('GET', KEYS[2]) or '0')
 local budget = tonumber(ARGV[3])
+local wait = ceilingWait(KEYS[3], now)
+if wait > 0 then
+  if spent >= budget then wait = math.max(wait, redis.call('PTTL', KEYS[2])) end
+  return {'wait', wait}
+end
 if spent >= budget then return {'budget', redis.call('PTTL', KEYS[2])} end
 local stored = redis.call('HGET', KEYS[1], 'h')
 if not stored then return {'expired'} end
@@ -60,6 +73,7 @@ if diff == 0 then
   redis.call('DEL', KEYS[1])
   return {'ok', fields[1], fields[2], left}
 end
+ceilingCount(KEYS[3], now, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
 local attempts = redis.call('HINCRBY', KEYS[1], 'a', 1)
 spent = redis.call('INCR', KEYS[2])
 if spent == 1 then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
@@ -82,12 +96,6 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'h', ARGV[1], 'a', ARGV[2], 'c', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
-`)
-
-// KEYS: address budget counter. ARGV: budget. How long the address stays locked for spending its budget (ms, 0 = not locked).
-const budgetLockScript = defineScript<number>(`
-if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then return math.max(redis.call('PTTL', KEYS[1]), 0) end
-return 0
 `)
 
 const retryAfter = (ms: string | number | undefined): number => Math.max(1, Math.ceil(Number(ms ?? 0) / 1000))
@@ -157,32 +165,27 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
 
     /**
      * Checks a code and signs in, creating the account when the address has none (`created`).
-     * Wrong → OTP_INVALID with attemptsRemaining; none live → OTP_EXPIRED; last attempt, budget
-     * spent or the address backing off under the failure ceiling → OTP_LOCKED.
+     * Wrong → OTP_INVALID with attemptsRemaining; none live → OTP_EXPIRED (evaluates nothing, counts
+     * nowhere); last attempt, budget spent or the address backing off under the failure ceiling →
+     * OTP_LOCKED (the last two with Retry-After and "try again in …").
      */
     async verifyCode (email: string, code: string, fields: { name?: string | undefined }, client: ClientInfo): Promise<SignedIn & { created: boolean }> {
       const address = addressKey(email)
       const key = redisKeys.otp(address)
       const budgetKey = redisKeys.otpFailures(address)
-      // Reserved before it is evaluated: parallel guesses cannot slip past the back-off.
-      const wait = await failureCeiling.reserveCheck(address)
-      if (wait > 0) {
-        // Report the longer lock: the back-off, or the rest of the hour once the budget is spent.
-        const budgetLock = await budgetLockScript(redis, [budgetKey], [addressBudget])
-        throw withExtras(new OtpLockedError(), { retryAfter: retryAfter(Math.max(wait, budgetLock)) })
-      }
       const given = codeHmac(address, code)
-      const [outcome, ...rest] = await verifyScript(redis, [key, budgetKey], [given, maxAttempts, addressBudget, BUDGET_WINDOW_SECONDS])
+      // One atomic step: the back-off, the budget, the code, and the counts of a wrong guess.
+      const [outcome, ...rest] = await verifyScript(redis, [key, budgetKey, failureCeiling.key(address)],
+        [given, maxAttempts, addressBudget, BUDGET_WINDOW_SECONDS, ...failureCeiling.scriptArgs()])
 
       if (outcome !== 'ok') {
-        // Nothing was compared: the reserved check is not a failure.
-        if (outcome === 'expired' || outcome === 'budget') await failureCeiling.releaseCheck(address)
         const reason = outcome === 'invalid' ? 'invalid' : outcome === 'expired' ? 'expired' : 'locked'
-        metrics.inc('latchkey_otp_failures_total', { reason })
+        if (outcome !== 'wait') metrics.inc('latchkey_otp_failures_total', { reason })
         if (outcome === 'invalid') throw withExtras(new OtpInvalidError(), { body: { attemptsRemaining: Number(rest[0]) } })
         if (outcome === 'expired') throw new OtpExpiredError()
         if (outcome === 'locked') throw new OtpLockedError()
-        throw withExtras(new OtpLockedError(), { retryAfter: retryAfter(rest[0]) })
+        // Backing off, or the hour's budget spent: a new code does not help, waiting does.
+        throw withExtras(Object.assign(new OtpLockedError(), { message: OTP_WAIT_MESSAGE }), { retryAfter: retryAfter(rest[0]) })
       }
 
       const [attempts, created, ttlLeft] = rest

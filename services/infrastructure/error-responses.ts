@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import { OptionalKind, Type, type TProperties, type TSchema } from '@sinclair/typebox'
 import * as appErrors from './errors.js'
-import { ErrorCodes, type ErrorCode } from './errors.js'
+import { ErrorCodes, OTP_WAIT_MESSAGE, type ErrorCode } from './errors.js'
 import { withWait } from './wait-in-words.js'
 
 /**
@@ -72,7 +72,7 @@ function examplesFor (status: number, codes: ErrorCode[], extra: TProperties): R
     const message = exampleMessages[code] ?? definedMessages.get(`${code} ${status}`) ?? STATUS_CODES[status] ?? code
     const fields = Object.fromEntries(Object.entries({ ...extraFields[code], ...extra }).map(([name, schema]) => [name, exampleOf(schema)]))
     if (fields.retryAfter !== undefined) {
-      examples[code] = { summary: `${code} (wait ${EXAMPLE_WAIT} s)`, value: { ...base, message: withWait(message, EXAMPLE_WAIT), ...fields } }
+      examples[code] = { summary: `${code} (wait ${EXAMPLE_WAIT} s)`, value: { ...base, message: withWait(code === 'OTP_LOCKED' ? OTP_WAIT_MESSAGE : message, EXAMPLE_WAIT), ...fields } }
       // OTP_LOCKED also comes without a wait: the code's last attempt was used, and a new code is the way on.
       if (code === 'OTP_LOCKED') examples[`${code} (new code needed)`] = { summary: `${code} after the code's last attempt`, value: { ...base, message } }
     } else {

@@ -25,6 +25,7 @@ export const ErrorCodes = {
   EMAIL_UNAVAILABLE: 'EMAIL_UNAVAILABLE',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   NOT_FOUND: 'NOT_FOUND',
+  HOST_NOT_ALLOWED: 'HOST_NOT_ALLOWED',
   RATE_LIMITED: 'RATE_LIMITED',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
@@ -58,6 +59,8 @@ export const EmailTakenError = define('EMAIL_TAKEN', 'An account with this email
 export const OtpInvalidError = define('OTP_INVALID', 'The code is not correct', 401)
 export const OtpExpiredError = define('OTP_EXPIRED', 'No valid code for this address; request a new one', 401)
 export const OtpLockedError = define('OTP_LOCKED', 'Too many wrong codes; request a new code later', 429)
+/** OTP_LOCKED's message while the address must wait (back-off, spent budget): a new code does not help; the wait does. */
+export const OTP_WAIT_MESSAGE = 'Too many wrong codes; try again later'
 export const InvalidCredentialsError = define('INVALID_CREDENTIALS', 'Email address or password is not correct', 401)
 export const RefreshInvalidError = define('REFRESH_INVALID', 'The refresh token is invalid, expired or revoked', 401)
 export const RefreshReusedError = define('REFRESH_REUSED', 'This refresh token was already used; the session has been revoked', 401)
@@ -68,6 +71,7 @@ export const TokenRevokedError = define('TOKEN_REVOKED', 'The access token has b
 export const ClientUnauthorizedError = define('CLIENT_UNAUTHORIZED', 'Authorization: Bearer <introspection secret> is required', 401)
 export const EmailUnavailableError = define('EMAIL_UNAVAILABLE', 'Email could not be sent right now; nothing was sent, try again shortly', 503)
 export const ServiceUnavailableError = define('SERVICE_UNAVAILABLE', 'A backing service is unavailable; try again shortly', 503)
+export const SigningUnavailableError = define('SERVICE_UNAVAILABLE', 'Sign-in is unavailable on this server right now; try again shortly', 503)
 export const NotFoundError = define('NOT_FOUND', '%s', 404)
 export const RateLimitedError = define('RATE_LIMITED', 'Too many requests; try again later', 429)
 export const CrossDeviceBusyError = define('RATE_LIMITED', 'Too many open sign-in requests for this address: approve or deny one from the email, or try again later', 429)

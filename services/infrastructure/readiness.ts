@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
+import type { Clock } from './clock.js'
 import type { RedisClient } from './redis-client.js'
 
 /**
@@ -34,6 +35,23 @@ export async function redisClusterEnabled (client: RedisClient | Redis, timeoutM
   const info = await bounded((client as Redis).info('cluster').catch(() => ''), timeoutMs)
   return /^cluster_enabled:1\b/m.test(info)
 }
+
+/**
+ * The node's `maxmemory-policy`, from `INFO memory` (managed services often disable CONFIG);
+ * null when the node does not report it.
+ */
+export async function redisEvictionPolicy (client: RedisClient | Redis, timeoutMs: number): Promise<string | null> {
+  const info = await bounded((client as Redis).info('memory'), timeoutMs)
+  return /^maxmemory_policy:(\S+)/m.exec(info)?.[1] ?? null
+}
+
+/**
+ * Anything but `noeviction` lets Redis drop keys under memory pressure: the `volatile-*` policies
+ * (a managed service's usual default) drop exactly the keys with a TTL, revocation marks among
+ * them, while the data-loss marker (no TTL) survives, so the loss would go unnoticed.
+ */
+export const evictionProblem = (where: string, policy: string | null): string | null =>
+  policy === null || policy === 'noeviction' ? null : `${where} has maxmemory-policy ${policy}: it may evict revocation marks; set it to noeviction`
 
 /** What to say when a one-node URL reaches a Redis Cluster node. */
 export const clusterNodeProblem = (where: string): string =>
@@ -77,9 +95,9 @@ async function clusterProblem (cluster: Cluster, timeoutMs: number): Promise<str
       cluster.refreshSlotsCache() // reconnect to it for the next check and the next request
       return `${where} is not connected`
     }
-    const role = await redisRole(node, timeoutMs).catch(() => null)
+    const [role, policy] = await Promise.all([redisRole(node, timeoutMs).catch(() => null), redisEvictionPolicy(node, timeoutMs).catch(() => null)])
     if (role === null) return `${where} does not answer`
-    return role === 'master' ? null : `${where} answers as a ${role}`
+    return role === 'master' ? evictionProblem(where, policy) : `${where} answers as a ${role}`
   }))
   return problems.find((problem) => problem !== null) ?? null
 }
@@ -93,14 +111,14 @@ async function clusterProblem (cluster: Cluster, timeoutMs: number): Promise<str
 export async function redisProblem (client: RedisClient, timeoutMs: number): Promise<string | null> {
   try {
     if (client.isCluster) return await clusterProblem(client as Cluster, timeoutMs)
-    const [role, clusterEnabled] = await bounded(Promise.all([redisRole(client, timeoutMs), redisClusterEnabled(client, timeoutMs)]), timeoutMs)
+    const [role, clusterEnabled, policy] = await bounded(Promise.all([redisRole(client, timeoutMs), redisClusterEnabled(client, timeoutMs), redisEvictionPolicy(client, timeoutMs).catch(() => null)]), timeoutMs)
     if (clusterEnabled) {
       const { host, port, sentinels } = (client as Redis).options
       return clusterNodeProblem(sentinels == null ? `Redis at ${nodeName(host ?? '127.0.0.1', port ?? 6379)}` : 'The master the Sentinels name')
     }
     if (role === 'replica') return 'Redis answers as a read-only replica'
     if (role === 'sentinel') return 'REDIS_URL points at a Sentinel, not a data node'
-    return null
+    return evictionProblem('Redis', policy)
   } catch (error) {
     return `Redis does not answer (${(error as Error).message})`
   }
@@ -122,5 +140,69 @@ export async function mongoProblem (db: MongoCommander | undefined, timeoutMs: n
     return hello.isWritablePrimary === true ? null : 'MongoDB has no writable primary'
   } catch (error) {
     return `MongoDB primary does not answer (${(error as Error).message})`
+  }
+}
+
+/** What /ready answers: each dependency's state, and the detail of what is wrong (for the log only). */
+export interface Readiness {
+  /** 'ok' or 'failed' per dependency: redis, mongodb (and signingKey for EdDSA / ES256). */
+  checks: Record<string, 'ok' | 'failed'>
+  /** One line per failed dependency, with hosts, ports and driver messages: for the log, never the response. */
+  problems: Record<string, string>
+}
+
+/** The name /ready gives each dependency in its message. */
+export const dependencyNames: Record<string, string> = { redis: 'Redis', mongodb: 'MongoDB', signingKey: 'signing key' }
+
+/** At most one probe of the dependencies per this long, however many requests /ready gets. */
+export const READINESS_PROBE_INTERVAL_MS = 1_000
+
+/**
+ * The readiness probe with its rate bound: the dependencies are probed at most once per
+ * READINESS_PROBE_INTERVAL_MS; requests in between (or while a probe runs) share the last
+ * result, so a flood of /ready requests costs Redis and MongoDB one probe a second.
+ * `local` checks (no I/O, e.g. the signing key) are read fresh on every call.
+ */
+export function createReadinessProbe ({ probe, local = () => ({}), clock, onChange }: {
+  /** The I/O checks: null per dependency when ready, else the detailed problem. */
+  probe: () => Promise<Record<string, string | null>>
+  local?: () => Record<string, string | null>
+  clock: Clock
+  /** Called when the set of problems changes (to log the details). */
+  onChange?: (problems: Record<string, string>) => void
+}) {
+  let last: { at: number, result: Record<string, string | null> } | null = null
+  let running: Promise<Record<string, string | null>> | null = null
+  let reported = '{}'
+
+  async function probed (): Promise<Record<string, string | null>> {
+    const now = clock.now()
+    if (last !== null && now - last.at < READINESS_PROBE_INTERVAL_MS && now >= last.at) return last.result
+    running ??= (async () => {
+      try {
+        const result = await probe()
+        last = { at: now, result }
+        return result
+      } finally {
+        running = null
+      }
+    })()
+    return await running
+  }
+
+  return {
+    async check (): Promise<Readiness> {
+      const results = { ...await probed(), ...local() }
+      const checks: Record<string, 'ok' | 'failed'> = {}
+      const problems: Record<string, string> = {}
+      for (const [name, problem] of Object.entries(results)) {
+        checks[name] = problem === null ? 'ok' : 'failed'
+        if (problem !== null) problems[name] = problem
+      }
+      const summary = JSON.stringify(problems)
+      if (summary !== reported) onChange?.(problems)
+      reported = summary
+      return { checks, problems }
+    }
   }
 }

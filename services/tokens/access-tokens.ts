@@ -1,7 +1,7 @@
 import { createHash, type JsonWebKey } from 'node:crypto'
 import { createSigner, createVerifier } from 'fast-jwt'
 import type { Clock } from '../infrastructure/clock.js'
-import { TokenExpiredError, TokenInvalidError } from '../infrastructure/errors.js'
+import { SigningUnavailableError, TokenExpiredError, TokenInvalidError, withExtras } from '../infrastructure/errors.js'
 import type { AccessClaims } from '../sessions/revocation.js'
 import { publicPem, type AsymmetricAlgorithm, type RingKey } from './signing-keys.js'
 import { deriveKey } from './token-crypto.js'
@@ -33,6 +33,8 @@ interface KeyEntry {
   activatesAt: number
   verify: (token: string) => Record<string, unknown>
   sign?: (payload: Record<string, unknown>) => string
+  /** Why a key that should sign cannot (its private part could not be opened). */
+  unusable?: string
   publicJwk?: JsonWebKey
 }
 
@@ -57,24 +59,33 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
   onUnknownKey?: () => void
 }) {
   let byHeader = new Map<string, KeyEntry>()
-  /** Keys that can sign, newest activation first. */
-  let signers: KeyEntry[] = []
+  /** Every key, newest activation first: the first one already active is the one that signs. */
+  let byActivation: KeyEntry[] = []
   let jwksDocument: Jwks | null = null
   const removedListeners: Array<() => void> = []
 
-  const entry = (alg: JwtAlgorithm, kid: string, activatesAt: number, verifyKey: string, signKey: string | undefined, publicJwk?: JsonWebKey): KeyEntry => ({
+  const entry = (alg: JwtAlgorithm, kid: string, activatesAt: number, verifyKey: string, signKey: string | undefined, publicJwk?: JsonWebKey, unusable?: string): KeyEntry => ({
     kid,
     activatesAt,
     verify: createVerifier({ key: verifyKey, algorithms: [alg], requiredClaims: REQUIRED_CLAIMS }),
     ...(signKey === undefined ? {} : { sign: createSigner({ key: signKey, algorithm: alg, kid, expiresIn: accessTokenTtl * 1000 }) }),
+    ...(unusable === undefined ? {} : { unusable }),
     ...(publicJwk === undefined ? {} : { publicJwk })
   })
+
+  /**
+   * The key that signs at `now`: the newest one already active (or, before any is, the oldest),
+   * whether or not its private part could be opened. Never an older key in its place: an older
+   * key may be the very one a rotation just revoked.
+   */
+  const signingEntry = (now: number): KeyEntry | undefined =>
+    byActivation.find((key) => key.activatesAt <= now) ?? byActivation.at(-1)
 
   function install (entries: KeyEntry[]): void {
     const next = new Map(entries.map((key) => [encodedHeader(algorithm, key.kid), key]))
     const removed = [...byHeader.keys()].some((header) => !next.has(header))
     byHeader = next
-    signers = entries.filter((key) => key.sign !== undefined).sort((a, b) => b.activatesAt - a.activatesAt)
+    byActivation = [...entries].sort((a, b) => b.activatesAt - a.activatesAt)
     jwksDocument = algorithm === 'HS256'
       ? null
       : Object.freeze({ keys: entries.map((key) => Object.freeze({ ...key.publicJwk, kid: key.kid, alg: algorithm, use: 'sig' as const })) })
@@ -96,12 +107,21 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
   return {
     algorithm,
 
-    /** Signs {sub, sid, jti} with the key that signs now (iat and exp added, kid in the header). */
+    /**
+     * Signs {sub, sid, jti} with the key that signs now (iat and exp added, kid in the header);
+     * 503 SERVICE_UNAVAILABLE when that key's private part could not be opened.
+     */
     sign (claims: Pick<AccessClaims, 'sub' | 'sid' | 'jti'>): string {
-      const now = clock.now()
-      const signer = signers.find((key) => key.activatesAt <= now) ?? signers.at(-1)
-      if (signer?.sign === undefined) throw new Error('no signing key is loaded')
+      const signer = signingEntry(clock.now())
+      if (signer?.sign === undefined) throw withExtras(new SigningUnavailableError(), { retryAfter: 1 })
       return signer.sign({ sub: claims.sub, sid: claims.sid, jti: claims.jti })
+    },
+
+    /** Null when the key that signs now can sign; otherwise one line saying why not (for /ready and the log). */
+    signingProblem (): string | null {
+      const signer = signingEntry(clock.now())
+      if (signer === undefined) return 'no signing key is loaded'
+      return signer.sign === undefined ? (signer.unusable ?? `signing key ${signer.kid} has no private key`) : null
     },
 
     /** Signature, algorithm, kid and claims; throws TOKEN_EXPIRED or TOKEN_INVALID. No I/O. */
@@ -125,7 +145,7 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
     /** Replaces the asymmetric keys (after a sync with MongoDB). */
     update (keys: RingKey[]): void {
       if (algorithm === 'HS256') return
-      install(keys.map((key) => entry(algorithm, key.kid, key.activatesAt, publicPem(key.publicJwk), key.privatePem, key.publicJwk)))
+      install(keys.map((key) => entry(algorithm, key.kid, key.activatesAt, publicPem(key.publicJwk), key.privatePem, key.publicJwk, key.unusable)))
     },
 
     /** The JWKS document (RFC 7517) of every published key, built once per key change; null for HS256. */
@@ -134,7 +154,7 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
     /** kids the ring accepts, and the one that signs now. */
     state (): { accepted: string[], signing: string | undefined } {
       const now = clock.now()
-      return { accepted: [...byHeader.values()].map((key) => key.kid), signing: (signers.find((key) => key.activatesAt <= now) ?? signers.at(-1))?.kid }
+      return { accepted: [...byHeader.values()].map((key) => key.kid), signing: signingEntry(now)?.sign === undefined ? undefined : signingEntry(now)?.kid }
     },
 
     /** Runs `listener` whenever a key stops being accepted (e.g. to drop cached verifications). */

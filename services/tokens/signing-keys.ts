@@ -16,6 +16,14 @@ export interface RingKey {
   activatesAt: number
   /** PKCS#8 PEM, for the key that signs now and a published successor; absent otherwise. */
   privatePem?: string
+  /** Set when this key should sign (now or from activatesAt) but its private part cannot be used: why. */
+  unusable?: string
+}
+
+/** What a sync learned: the ring's keys, and what went wrong on the way (each one line, no secret). */
+export interface SyncResult {
+  keys: RingKey[]
+  problems: string[]
 }
 
 const isDuplicateKey = (error: unknown): boolean => (error as { code?: number }).code === 11000
@@ -42,8 +50,13 @@ function generateKeyPair (alg: AsymmetricAlgorithm): { publicJwk: JsonWebKey, pr
 export const publicPem = (jwk: JsonWebKey): string =>
   createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
 
-export class SigningKeyUnreadableError extends Error {
-  override name = 'SigningKeyUnreadableError'
+/** Whether a stored public key is the one its kid (RFC 7638 thumbprint) names; false for a malformed JWK. */
+export function thumbprintMatches (jwk: JsonWebKey, kid: string): boolean {
+  try {
+    return jwkThumbprint(jwk) === kid && publicPem(jwk).length > 0
+  } catch {
+    return false
+  }
 }
 
 /**
@@ -113,18 +126,21 @@ export function createSigningKeyStore ({ models, algorithm, sealingSecret, rotat
     return now >= planned - schedule.prepublishMs ? Math.max(planned, now) : null
   }
 
-  /** The private key, or undefined once erased; a seal that does not open is a configuration error. */
-  function openPrivate (doc: SigningKeyFields): string | undefined {
-    if (doc.sealedPrivateKey === null || doc.sealedPrivateKey === undefined) return undefined
+  /** The private key, or why it cannot be had (erased, or sealed under another secret). */
+  function openPrivate (doc: SigningKeyFields): { pem: string } | { unusable: string } {
+    if (doc.sealedPrivateKey === null || doc.sealedPrivateKey === undefined) return { unusable: `signing key ${doc._id} has no private key stored` }
     const pem = open(sealingSecret, sealPurpose(doc._id), doc.sealedPrivateKey)
-    if (pem === null) {
-      throw new SigningKeyUnreadableError(`signing key ${doc._id} cannot be decrypted: KEY_ENCRYPTION_SECRET (or JWT_SECRET) differs from the one that sealed it`)
-    }
-    return pem
+    if (pem === null) return { unusable: `signing key ${doc._id} cannot be decrypted: KEY_ENCRYPTION_SECRET (or JWT_SECRET) differs from the one that sealed it` }
+    return { pem }
   }
 
-  /** What the key ring needs from the stored keys at `now`. */
-  function ringKeys (docs: SigningKeyFields[], now: number): RingKey[] {
+  /**
+   * What the key ring needs from the stored keys at `now`. Never throws: one key that cannot be
+   * used must not keep the others (and above all the removals) from the ring. A key whose public
+   * part does not hash to its kid is left out (a tampered or corrupted record); a key that should
+   * sign but whose private part cannot be opened is kept for verification and marked `unusable`.
+   */
+  function ringKeys (docs: SigningKeyFields[], now: number, problems: string[]): RingKey[] {
     const keys: RingKey[] = []
     const current = signingAt(docs, now)
     for (const doc of usable(docs)) {
@@ -133,25 +149,56 @@ export function createSigningKeyStore ({ models, algorithm, sealingSecret, rotat
       const successor = docs.filter((other) => other.generation > doc.generation).at(-1)
       const retiredAt = successor === undefined ? Infinity : successor.activatesAt.getTime()
       if (retiredAt + schedule.overlapMs <= now) continue
-      const privatePem = doc === current || activatesAt > now ? openPrivate(doc) : undefined
-      keys.push({ kid: doc._id, alg: algorithm, publicJwk: doc.publicJwk as JsonWebKey, activatesAt, ...(privatePem === undefined ? {} : { privatePem }) })
+      const publicJwk = doc.publicJwk as JsonWebKey
+      if (!thumbprintMatches(publicJwk, doc._id)) {
+        problems.push(`signing key ${doc._id} is ignored: its public key does not match its kid`)
+        continue
+      }
+      const key: RingKey = { kid: doc._id, alg: algorithm, publicJwk, activatesAt }
+      if (doc === current || activatesAt > now) {
+        const opened = openPrivate(doc)
+        if ('pem' in opened) key.privatePem = opened.pem
+        else {
+          key.unusable = opened.unusable
+          problems.push(opened.unusable)
+        }
+      }
+      keys.push(key)
     }
     return keys
   }
 
   return {
     /**
+     * Whether this store's sealing secret opens the key that signs now (null when there is no such
+     * key, or its private part is gone): the rotate script warns when it runs with another secret
+     * than the one the running instances used.
+     */
+    async opensCurrentKey (): Promise<boolean | null> {
+      const current = signingAt(await newest(), clock.now())
+      if (current === undefined || current.sealedPrivateKey === null || current.sealedPrivateKey === undefined) return null
+      return 'pem' in openPrivate(current)
+    },
+
+    /**
      * Reads the keys, creates the first or the next one when due (one winner however many
      * instances try), erases private parts that can no longer sign, and returns the ring's keys.
      */
-    async sync (): Promise<RingKey[]> {
+    async sync (): Promise<SyncResult> {
+      // The only step that must succeed: without a read there is nothing new to apply.
       let docs = await newest()
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const now = clock.now()
-        const due = successorDue(docs, now)
-        if (due === null) break
-        await insertGeneration((docs[0]?.generation ?? 0) + 1, due)
-        docs = await newest()
+      const problems: string[] = []
+      // Everything after the read is best effort: whatever fails, the keys read (and so every
+      // removal) reach the ring.
+      try {
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const due = successorDue(docs, clock.now())
+          if (due === null) break
+          await insertGeneration((docs[0]?.generation ?? 0) + 1, due)
+          docs = await newest()
+        }
+      } catch (error) {
+        problems.push(`the next signing key could not be created (${(error as Error).message})`)
       }
       const now = clock.now()
       const current = signingAt(docs, now)
@@ -160,8 +207,9 @@ export function createSigningKeyStore ({ models, algorithm, sealingSecret, rotat
       const replaced = usable(docs).filter((doc) => settled && doc.generation < current.generation && doc.sealedPrivateKey !== null)
       if (replaced.length > 0) {
         await SigningKey.updateMany({ _id: { $in: replaced.map((doc) => doc._id) } }, { $set: { sealedPrivateKey: null } })
+          .catch((error: Error) => { problems.push(`replaced private keys could not be erased (${error.message})`) })
       }
-      return ringKeys(docs, now)
+      return { keys: ringKeys(docs, now, problems), problems }
     },
 
     /**

@@ -50,12 +50,15 @@ export function seal (secret: string, purpose: string, plaintext: string): strin
   return [iv, cipher.getAuthTag(), body].map((part) => part.toString('base64url')).join('.')
 }
 
-/** Reverses seal(); null when the secret is wrong or the box was tampered with. */
+/** The GCM tag length seal() writes and open() requires: a shorter tag would be easier to forge. */
+const TAG_BYTES = 16
+
+/** Reverses seal(); null when the secret is wrong or the box was tampered with (a truncated tag included). */
 export function open (secret: string, purpose: string, box: string): string | null {
   const [iv, tag, body] = box.split('.').map((part) => Buffer.from(part, 'base64url'))
-  if (!iv || !tag || !body) return null
+  if (!iv || !tag || !body || tag.length !== TAG_BYTES) return null
   try {
-    const decipher = createDecipheriv('aes-256-gcm', deriveKey(secret, purpose), iv)
+    const decipher = createDecipheriv('aes-256-gcm', deriveKey(secret, purpose), iv, { authTagLength: TAG_BYTES })
     decipher.setAuthTag(tag)
     return Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8')
   } catch {

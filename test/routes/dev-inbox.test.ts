@@ -44,3 +44,21 @@ t.test('/dev/inbox as JSON: the latest emails with the link\'s token and the cod
   const curl = await dev.inject({ method: 'GET', url: '/dev/inbox', headers: { accept: '*/*' } })
   t.match(curl.headers['content-type'], /^text\/html/, 'so does a client that asks for nothing in particular')
 })
+
+t.test('DNS rebinding: in development, a Host that is neither loopback nor APP_URL\'s is refused', async (t) => {
+  const dev = await buildApp(t, stack, { NODE_ENV: 'development', SMTP_URL: '' })
+  const inbox = async (host: string) => await dev.inject({ method: 'GET', url: '/dev/inbox', headers: { ...asJson, host } })
+  for (const host of ['localhost:3000', 'localhost', '127.0.0.1:3000', '127.1.2.3', '[::1]:3000', 'app.localhost:3000', 'LATCHKEY.test', 'latchkey.test:8080']) {
+    t.equal((await inbox(host)).statusCode, 200, `${host}: served`)
+  }
+  for (const host of ['rebind.attacker.example', 'rebind.attacker.example:3000', 'localhost.attacker.example', '127.0.0.1.nip.io', 'latchkey.test.attacker.example']) {
+    const refused = await inbox(host)
+    t.same([refused.statusCode, json(refused).code], [403, 'HOST_NOT_ALLOWED'], `${host}: refused`)
+    t.notMatch(refused.body, /messages/)
+  }
+  const signIn = await dev.inject({ method: 'POST', url: '/auth/otp', headers: { host: 'rebind.attacker.example:3000' }, payload: { email: uniqueEmail('rebind') } })
+  t.equal(signIn.statusCode, 403, 'the API too')
+
+  const notDev = await buildApp(t, stack)
+  t.equal((await notDev.inject({ method: 'GET', url: '/health', headers: { host: 'api.example.com' } })).statusCode, 200, 'outside development any Host is served (the proxy decides)')
+})

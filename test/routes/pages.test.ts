@@ -326,3 +326,81 @@ t.test('a page form whose email cannot be sent: 503 page with Retry-After, for a
     t.equal(stack.smtp.inbox(email).length, 0, 'nothing was delivered')
   }
 })
+
+t.test('with an https APP_URL every session cookie is __Host- (Secure, Path=/, no Domain); a planted plain cookie is ignored', async (t) => {
+  const app = await buildApp(t, stack, { APP_URL: 'https://latchkey.test', OTP_MAX_ATTEMPTS: '1', EMAIL_COOLDOWN: '0' })
+  const hostOnly = (cookie: { name: string, path?: string, secure?: boolean, domain?: string } | undefined, name: string) => {
+    t.ok(cookie, `${name} is set`)
+    t.match(cookie, { name: `__Host-${name}`, path: '/', secure: true, httpOnly: true }, `${name}: __Host-, Secure, Path=/`)
+    t.equal(cookie?.domain, undefined, `${name}: no Domain`)
+  }
+  const person = browser(app)
+  const email = uniqueEmail('host-cookies')
+  const start = await person.request({ method: 'GET', url: '/' })
+  const first = await person.submit('/', { csrf: csrfOf(start.body), email, method: 'code' })
+  const code = codeFrom(await stack.smtp.waitForMail(email))
+  const page = await person.request({ method: 'GET', url: first.headers.location as string })
+  const csrf = csrfOf(page.body)
+  const locked = await person.submit('/code', { csrf, email, code: code === '000000' ? '111111' : '000000' })
+  t.equal(locked.statusCode, 429)
+  hostOnly(locked.cookies.find((cookie) => cookie.name.endsWith('lk_otp_lock')), 'lk_otp_lock')
+
+  await person.submit('/', { csrf, email, method: 'code' })
+  const second = codeFrom(await stack.smtp.waitForMail(email, { count: 2 }))
+  const signedIn = await person.submit('/code', { csrf, email, code: second, name: 'Hedy' })
+  t.equal(signedIn.statusCode, 303)
+  for (const name of ['lk_at', 'lk_rt']) hostOnly(signedIn.cookies.find((cookie) => cookie.name.endsWith(name)), name)
+  t.notOk(signedIn.cookies.some((cookie) => !cookie.name.startsWith('__Host-')), 'no cookie without the prefix')
+  t.equal((await person.request({ method: 'GET', url: '/account' })).statusCode, 200, 'the account page reads them')
+
+  // A sibling subdomain can set plain `lk_at` / `lk_rt` for the parent domain; they sign nobody in.
+  const planted = `lk_at=${person.jar.get('__Host-lk_at')!}; lk_rt=${person.jar.get('__Host-lk_rt')!}`
+  const stranger = await app.inject({ method: 'GET', url: '/account', headers: { accept: 'text/html', cookie: planted } })
+  t.equal(stranger.statusCode, 303, 'plain-named cookies are not the session')
+  t.equal(stranger.headers.location, '/')
+
+  // The waiting device's secret of a cross-device request.
+  const desktop = browser(app)
+  const home = await desktop.request({ method: 'GET', url: '/' })
+  const asked = await desktop.submit('/auth/magic-link/requests', { csrf: csrfOf(home.body), email: uniqueEmail('host-device') })
+  t.equal(asked.statusCode, 303)
+  const requestId = (asked.headers.location as string).split('/').at(-1)!
+  hostOnly(asked.cookies.find((cookie) => cookie.name.includes('lk_xd')), `lk_xd_${requestId}`)
+  t.equal((await desktop.request({ method: 'GET', url: asked.headers.location as string })).statusCode, 200, 'the waiting page reads it')
+})
+
+t.test('on a plain-http APP_URL the plain names stay', async (t) => {
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' })
+  const person = browser(app)
+  const email = uniqueEmail('plain-cookies')
+  const start = await person.request({ method: 'GET', url: '/' })
+  const asked = await person.submit('/', { csrf: csrfOf(start.body), email, method: 'code' })
+  const page = await person.request({ method: 'GET', url: asked.headers.location as string })
+  const signedIn = await person.submit('/code', { csrf: csrfOf(page.body), email, code: codeFrom(await stack.smtp.waitForMail(email)), name: 'Plain' })
+  t.same(signedIn.cookies.map((cookie) => [cookie.name, cookie.path, cookie.secure ?? false]).sort(), [['lk_at', '/', false], ['lk_otp_lock', '/code', false], ['lk_rt', '/account', false]], 'lk_otp_lock: cleared on sign-in')
+})
+
+t.test('code page: a new code that meets the short back-off after a lock says "try again", and works after the wait', async (t) => {
+  let time = Date.now()
+  const app = await buildApp(t, stack, { EMAIL_COOLDOWN: '0' }, { clock: { now: () => time } })
+  const person = browser(app)
+  const email = uniqueEmail('backoff-page')
+  const start = await person.request({ method: 'GET', url: '/' })
+  const csrf = csrfOf(start.body)
+  await person.submit('/', { csrf, email, method: 'code' })
+  const first = codeFrom(await stack.smtp.waitForMail(email))
+  const wrong = (code: string) => code === '000000' ? '111111' : '000000'
+  let last
+  for (let i = 0; i < 5; i++) last = await person.submit('/code', { csrf, email, code: wrong(first) })
+  t.match(last!.body, /This code was entered wrong too many times/, 'the first code is locked')
+
+  await person.submit('/', { csrf, email, method: 'code' })
+  const second = codeFrom(await stack.smtp.waitForMail(email, { count: 2 }))
+  t.equal((await person.submit('/code', { csrf, email, code: wrong(second) })).statusCode, 401, 'the sixth failure starts the back-off')
+  const waiting = await person.submit('/code', { csrf, email, code: second })
+  t.equal(waiting.statusCode, 429)
+  t.match(waiting.body, /Codes work again in <strong>1 second<\/strong>: try again then/)
+  t.notMatch(waiting.body, /send a new code after that/, 'the new code is still good: no need for another')
+  time += 1_000
+  t.equal((await person.submit('/code', { csrf, email, code: second })).statusCode, 303, 'after the wait the same code signs in')
+})

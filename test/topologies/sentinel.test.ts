@@ -23,12 +23,14 @@ t.test('a one-node REDIS_URL that reaches a Sentinel stops the boot; one that re
   t.equal(error?.message, `Redis at redis://127.0.0.1:${sentinel.sentinelPort} is a Sentinel, not a data node: use redis+sentinel://host:port/<master>`)
 
   const { replica } = await sentinel.roles()
-  const onReplica = await buildApp(t, stack, { REDIS_URL: `redis://127.0.0.1:${replica.port}` })
+  const lines: string[] = []
+  const onReplica = await buildApp(t, stack, { REDIS_URL: `redis://127.0.0.1:${replica.port}`, LOG_LEVEL: 'warn' }, { logStream: { write: (line) => { lines.push(line) } } })
   const ready = await onReplica.inject({ method: 'GET', url: '/ready' })
   t.equal(ready.statusCode, 503)
   t.equal(ready.headers['retry-after'], '1')
   t.same(json(ready).checks, { redis: 'failed', mongodb: 'ok' })
-  t.match(json(ready).message, /read-only replica/)
+  t.equal(json(ready).message, 'Not ready: Redis')
+  t.match(lines.join('\n'), /read-only replica/, 'the log says why')
   const viaSentinel = await buildApp(t, stack, { REDIS_URL: sentinel.url })
   t.equal((await viaSentinel.inject({ method: 'GET', url: '/ready' })).statusCode, 200, 'through the Sentinel, the master: ready')
   t.equal((await viaSentinel.inject({ method: 'POST', url: '/auth/magic-link', payload: { email: uniqueEmail('sentinel') } })).statusCode, 202)

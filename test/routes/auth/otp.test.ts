@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { redisKeys } from '../../../services/infrastructure/redis-keys.js'
 import { randomCode } from '../../../services/tokens/token-crypto.js'
-import { bearer, buildApp, codeFrom, json, signUp, startStack, timed, uniqueEmail, type Stack } from '../../helper.js'
+import { bearer, buildApp, codeFrom, freshDatabaseUrl, json, signUp, startStack, timed, uniqueEmail, type Stack } from '../../helper.js'
 
 /**
  * Email one-time codes (SPEC §3, invariants 2, 3, 7, 9): codes are read out of the delivered email,
@@ -87,20 +88,49 @@ t.test('invariant 2: 100 parallel wrong guesses → exactly OTP_MAX_ATTEMPTS eva
   t.ok(['401 OTP_EXPIRED', '429 OTP_LOCKED'].includes(`${right.statusCode} ${json(right).code}`), `even the right code is refused now (${right.statusCode} ${json(right).code}: gone, or the address is backing off)`)
 })
 
-t.test('invariants 1 and 3: 50 parallel correct submissions → exactly one 200 and one session', async (t) => {
-  const app = await buildApp(t, stack, relaxed)
+t.test('invariants 1 and 3: 50 parallel correct submissions over two instances → one 200, 49 × 401 OTP_EXPIRED, nothing counted against the address', async (t) => {
+  // Two instances of one deployment: same Redis, same database, same secrets.
+  const shared = { ...relaxed, MONGODB_URL: freshDatabaseUrl(stack), JWT_SECRET: randomBytes(32).toString('base64url') }
+  const apps = [await buildApp(t, stack, shared), await buildApp(t, stack, shared)] as const
   for (const known of [true, false]) {
-    const email = known ? (await signUp(app, stack)).user.email : uniqueEmail('once')
-    const code = await requestCode(app, stack, email)
-    const responses = await Promise.all(Array.from({ length: 50 }, async () => await verify(app, { email, code, name: 'Racer' })))
-    const ok = responses.filter((r) => r.statusCode === 200)
-    t.equal(ok.length, 1, `${known ? 'known' : 'new'} address: one sign-in`)
-    t.ok(responses.filter((r) => r.statusCode !== 200).every((r) => json(r).code === 'OTP_EXPIRED' || (json(r).code === 'OTP_LOCKED' && r.headers['retry-after'] !== undefined)),
-      'the rest found the code used, or were held back by the failure back-off (each check counts until one succeeds)')
-    const userId = json(ok[0]!).user.id
-    t.equal(await app.mongo.models.Session.countDocuments({ userId, method: 'otp' }), 1, 'one session')
-    t.equal(await app.mongo.models.User.countDocuments({ email }), 1, 'one user')
+    const email = known ? (await signUp(apps[0], stack)).user.email : uniqueEmail('once')
+    const address = apps[0].addressKey(email)
+    const code = await requestCode(apps[0], stack, email)
+    const responses = await Promise.all(Array.from({ length: 50 }, async (_, i) => await verify(apps[i % 2]!, { email, code, name: 'Racer' })))
+    const answers: Record<string, number> = {}
+    for (const response of responses) {
+      const answer = response.statusCode === 200 ? '200' : `${response.statusCode} ${json(response).code}`
+      answers[answer] = (answers[answer] ?? 0) + 1
+    }
+    t.same(answers, { 200: 1, '401 OTP_EXPIRED': 49 }, `${known ? 'known' : 'new'} address: one sign-in; the others found the code used, none was a failed guess`)
+    const userId = json(responses.find((r) => r.statusCode === 200)!).user.id
+    t.equal(await apps[0].mongo.models.Session.countDocuments({ userId, method: 'otp' }), 1, 'one session')
+    t.equal(await apps[0].mongo.models.User.countDocuments({ email }), 1, 'one user')
+    t.equal(await stack.redis.admin.exists(redisKeys.verifyFailures(address)), 0, 'the address is not backing off')
+    t.equal(await stack.redis.admin.exists(redisKeys.otpFailures(address)), 0, 'and nothing was spent from its budget')
+    const next = await requestCode(apps[1], stack, email)
+    t.equal((await verify(apps[1], { email, code: next })).statusCode, 200, 'a new code signs in at once')
   }
+})
+
+t.test('a lock, then a new code that meets the short back-off: "try again in 1 second", not "request a new code"', async (t) => {
+  let time = Date.now()
+  const app = await buildApp(t, stack, relaxed, { clock: { now: () => time } })
+  const email = uniqueEmail('wording')
+  const first = await requestCode(app, stack, email)
+  let last
+  for (let guess = 0; guess < 5; guess++) last = await verify(app, { email, code: wrong(first) })
+  t.same([last!.statusCode, json(last!).code, json(last!).message], [429, 'OTP_LOCKED', 'Too many wrong codes; request a new code later'], 'the code is used up')
+  t.equal(last!.headers['retry-after'], undefined)
+
+  const second = await requestCode(app, stack, email)
+  t.equal(json(await verify(app, { email, code: wrong(second) })).code, 'OTP_INVALID', 'the sixth failure starts the back-off')
+  const waiting = await verify(app, { email, code: second })
+  t.same([waiting.statusCode, json(waiting).code], [429, 'OTP_LOCKED'])
+  t.equal(waiting.headers['retry-after'], '1')
+  t.equal(json(waiting).message, 'Too many wrong codes; try again in 1 second', 'a new code was just requested: the wait is what helps')
+  time += 1_000
+  t.equal((await verify(app, { email, code: second })).statusCode, 200, 'and after it the new code signs in')
 })
 
 t.test('the address budget survives resends: request, guess, repeat → locked, and a new code does not unlock it', async (t) => {

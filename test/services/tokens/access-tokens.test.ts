@@ -98,3 +98,18 @@ t.test('a published successor verifies but does not sign before its activation',
   time = 2_000_000
   t.equal(decodeJwtHeader(tokens.sign(claims)).kid, next.kid, 'signs from its activation on, with no sync needed')
 })
+
+t.test('a key that should sign but could not be unsealed: 503, never an older key in its place', async (t) => {
+  let time = 1_000_000
+  const tokens = createAccessTokens({ algorithm: 'EdDSA', accessTokenTtl: 60, hsSecret: secret, clock: { now: () => time } })
+  const old = ringKey('EdDSA', 0)
+  const { privatePem: _unopened, ...successor } = ringKey('EdDSA', 2_000_000)
+  tokens.update([old, { ...successor, unusable: `signing key ${successor.kid} cannot be decrypted` }])
+  t.equal(decodeJwtHeader(tokens.sign(claims)).kid, old.kid, 'before the successor activates, the current key signs')
+  t.equal(tokens.signingProblem(), null)
+
+  time = 2_000_000
+  t.equal(codeOf(() => tokens.sign(claims)), 'SERVICE_UNAVAILABLE', 'once it should sign: 503, not a token of the older key')
+  t.match(tokens.signingProblem(), /cannot be decrypted/)
+  t.same(tokens.state(), { accepted: [old.kid, successor.kid], signing: undefined })
+})

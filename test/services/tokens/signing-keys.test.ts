@@ -8,7 +8,7 @@ import t from 'tap'
 import latchkey, { serverOptions } from '../../../app.js'
 import { keySchedule } from '../../../services/tokens/key-schedule.js'
 import { createSigningKeyStore } from '../../../services/tokens/signing-keys.js'
-import { bearer, buildApp, freshDatabaseUrl, json, pollUntil, signUp, startStack, testConfig } from '../../helper.js'
+import { bearer, buildApp, codeFrom, freshDatabaseUrl, json, pollUntil, signUp, startStack, testConfig } from '../../helper.js'
 import { decodeJwtHeader } from '../../jwt-forgery.js'
 
 const stack = await startStack(t)
@@ -20,11 +20,11 @@ const shared = (extra: Record<string, string> = {}) => ({
 })
 
 /** The rotate script, run as an operator would, against the same database. */
-async function rotateScript (env: Record<string, string>, args: string[] = []): Promise<{ kid: string, generation: number }> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'rotate-signing-key.ts'), ...args], {
+async function rotateScript (env: Record<string, string>, args: string[] = []): Promise<{ kid: string, generation: number, stderr: string }> {
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'rotate-signing-key.ts'), ...args], {
     cwd: root, env: { ...process.env, NODE_ENV: 'test', SMTP_URL: stack.smtp.url, LOG_LEVEL: 'silent', ...env }
   })
-  return JSON.parse(stdout.trim().split('\n').at(-1)!)
+  return { ...JSON.parse(stdout.trim().split('\n').at(-1)!), stderr }
 }
 
 t.test('private keys are stored sealed and bound to their kid; a wrong sealing secret stops the boot', async (t) => {
@@ -58,7 +58,7 @@ t.test('instances booting at once on an empty database agree on one key', async 
   const store = createSigningKeyStore({ models: other.mongo.models, algorithm: 'EdDSA', sealingSecret: config.JWT_SECRET, rotationSeconds: config.JWT_KEY_ROTATION, schedule: keySchedule(config), clock: { now: Date.now } })
   const rings = await Promise.all(Array.from({ length: 20 }, async () => await store.sync()))
   t.equal(await other.mongo.models.SigningKey.countDocuments({}), 1, '20 parallel syncs: one key')
-  t.equal(new Set(rings.map((ring) => ring[0]!.kid)).size, 1)
+  t.equal(new Set(rings.map((ring) => ring.keys[0]!.kid)).size, 1)
 })
 
 t.test('scheduled rotation: published ahead, signs at its time, the old key kept for the overlap, then gone', async (t) => {
@@ -112,6 +112,7 @@ t.test('rotation across two instances: the rotate script reaches both within the
 
   // Planned rotation: published now, signs from one sync interval + skew on.
   const planned = await rotateScript(env)
+  t.notMatch(planned.stderr, /not the one that sealed/, 'same secret: no warning')
   for (const app of [a, b]) {
     const accepted = await pollUntil(async () => app.accessTokens.state().accepted, (kids) => kids.includes(planned.kid), { timeoutMs: 10_000 })
     t.ok(accepted.includes(planned.kid), 'both instances publish the new key within the sync interval')
@@ -148,4 +149,66 @@ t.test('a token of a key this instance has not synced yet makes it sync at once'
   const { accessToken } = await signUp(a, stack)
   const status = await pollUntil(async () => (await me(b, accessToken)).statusCode, (code) => code === 200, { timeoutMs: 5_000 })
   t.equal(status, 200, 'B learned the new key without waiting an hour for its next sync')
+})
+
+t.test('a revocation lands even where the new key cannot be unsealed: old tokens refused, sign-ins and /ready 503 until fixed', async (t) => {
+  // The operator changes KEY_ENCRYPTION_SECRET together with an emergency rotation; this
+  // instance still runs with the old secret.
+  const env = shared({ KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url'), JWT_KEY_SYNC_INTERVAL: '3600', EMAIL_COOLDOWN: '0' })
+  const newSecret = randomBytes(32).toString('base64url')
+  const a = await buildApp(t, stack, env)
+  const ada = await signUp(a, stack)
+  t.equal((await me(a, ada.accessToken)).statusCode, 200)
+  t.equal(json(await a.inject({ method: 'GET', url: '/ready' })).checks.signingKey, 'ok')
+
+  const revoked = await rotateScript({ ...env, KEY_ENCRYPTION_SECRET: newSecret }, ['--revoke'])
+  t.match(revoked.stderr, /not the one that sealed the current key: instances still running with the old secret/, 'the script warns the operator')
+  const failure = await a.syncSigningKeys().then(() => null, (error: Error) => error)
+  t.equal(failure, null, 'the sync applies what it read, although one key cannot be opened')
+
+  const refused = await me(a, ada.accessToken)
+  t.same([refused.statusCode, json(refused).code], [401, 'TOKEN_INVALID'], 'the revoked key\'s token is refused after the sync')
+  t.same(a.accessTokens.state(), { accepted: [revoked.kid], signing: undefined }, 'only the new key is accepted, and nothing signs')
+
+  const email = ada.user.email
+  await a.inject({ method: 'POST', url: '/auth/otp', payload: { email } })
+  const code = codeFrom(await stack.smtp.waitForMail(email, { count: 2 }))
+  const signIn = await a.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email, code } })
+  t.same([signIn.statusCode, json(signIn).code], [503, 'SERVICE_UNAVAILABLE'], 'a sign-in is 503, never a token of the revoked key')
+  t.equal(signIn.headers['retry-after'], '1')
+
+  const ready = await a.inject({ method: 'GET', url: '/ready' })
+  t.equal(ready.statusCode, 503)
+  t.same(json(ready).checks, { redis: 'ok', mongodb: 'ok', signingKey: 'failed' })
+  t.equal(json(ready).message, 'Not ready: signing key')
+
+  // An instance with the new secret signs with the new key; A accepts its tokens, and the code
+  // that met the 503 was put back.
+  const b = await buildApp(t, stack, { ...env, KEY_ENCRYPTION_SECRET: newSecret })
+  const onB = await b.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email, code } })
+  t.equal(onB.statusCode, 200, 'the same code signs in on an instance that can sign')
+  t.equal(kidOf(json(onB).accessToken), revoked.kid)
+  t.equal((await me(a, json(onB).accessToken)).statusCode, 200, 'A verifies tokens of the key it cannot sign with')
+})
+
+t.test('a stored public key that does not hash to its kid is ignored', async (t) => {
+  const env = shared({ JWT_KEY_SYNC_INTERVAL: '3600' })
+  const a = await buildApp(t, stack, env)
+  const ada = await signUp(a, stack)
+  const kid = kidOf(ada.accessToken)
+  // Another key's public part under this kid (a tampered or corrupted record).
+  const other = await buildApp(t, stack, shared())
+  const [foreign] = await other.mongo.models.SigningKey.find({}).lean()
+  await a.mongo.models.SigningKey.updateOne({ _id: kid }, { $set: { publicJwk: foreign!.publicJwk } })
+  await a.syncSigningKeys()
+  t.notOk(a.accessTokens.state().accepted.includes(kid), 'the key is no longer accepted')
+  t.equal(json(await me(a, ada.accessToken)).code, 'TOKEN_INVALID')
+  t.same(json(await a.inject({ method: 'GET', url: '/.well-known/jwks.json' })).keys, [], 'nor published')
+  t.equal(json(await a.inject({ method: 'GET', url: '/ready' })).checks.signingKey, 'failed')
+
+  const config = testConfig(stack, env)
+  const booting = Fastify(serverOptions(config))
+  const failure = await booting.register(latchkey, { config }).ready().then(() => null, (error: Error) => error)
+  await booting.close()
+  t.ok(failure !== null, `an instance booting on it refuses to start (${failure?.message})`)
 })

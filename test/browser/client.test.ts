@@ -48,7 +48,9 @@ let holdNext = false
 
 const port = await freePort()
 const origin = `http://127.0.0.1:${port}`
-const config = testConfig(stack, { APP_URL: origin, EMAIL_COOLDOWN: '0', ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL) })
+// No grace at all: a second refresh with the same token would be REFRESH_REUSED and end the
+// session. The client must never need the grace.
+const config = testConfig(stack, { APP_URL: origin, EMAIL_COOLDOWN: '0', ACCESS_TOKEN_TTL: String(ACCESS_TOKEN_TTL), REFRESH_REUSE_GRACE: '0' })
 const server = Fastify(serverOptions(config))
 server.addHook('onRequest', async (request, reply) => {
   if (request.method !== 'POST' || request.url !== '/auth/refresh') return
@@ -166,9 +168,9 @@ t.test('five tabs whose access token expired call at the same moment: one refres
   // Sign-out in one tab: the other four are signed out within a second.
   const oldToken = await pages[1]!.evaluate('lk.accessToken()') as string
   await pages[0]!.evaluate('lk.logout()')
-  await pollUntil(async () => await Promise.all(pages.slice(1).map(async (page) => await page.evaluate('lk.signedIn'))),
+  const states = await pollUntil(async () => await Promise.all(pages.slice(1).map(async (page) => await page.evaluate('lk.signedIn'))),
     (states) => states.every((signedIn) => signedIn === false), { timeoutMs: 1000, intervalMs: 20 })
-  t.pass('the other four tabs are signed out within 1 s')
+  t.same(states, [false, false, false, false], 'the other four tabs are signed out within 1 s')
   t.same(await pages[1]!.evaluate('window.changes.at(-1)'), { type: 'signed-out', reason: 'other-tab', code: 'logout' }, 'and they say why')
   t.same(await pages[0]!.evaluate('window.changes.at(-1)'), { type: 'signed-out', reason: 'logout' })
   const me = await fetch(`${origin}/auth/me`, { headers: { authorization: `Bearer ${oldToken}` } })
@@ -190,7 +192,7 @@ t.test('the tab holding the lock is closed mid-refresh: another tab completes wi
   holdNext = true
   // Started in every tab at once, not awaited (one of them is about to be closed).
   for (const page of pages) void page.evaluate('void (window.result = lk.fetch("/auth/me").then((response) => { window.result = response.status }, (error) => { window.result = error.code }))').catch(() => {})
-  await pollUntil(async () => refreshes.held, (held) => held === 1, { timeoutMs: 10_000 })
+  t.equal(await pollUntil(async () => refreshes.held, (held) => held === 1, { timeoutMs: 10_000 }), 1, 'the first refresh is held on the server')
   const holders = await pollUntil(async () => await Promise.all(pages.map(async (page) => await page.evaluate('window.refreshCalls') as number)),
     (calls) => calls.includes(1))
   const holder = holders.indexOf(1)
@@ -215,9 +217,9 @@ t.test('without Web Locks (the BroadcastChannel claim): five tabs, one refresh, 
   t.equal(refreshes.arrived, 1, 'exactly one POST /auth/refresh reached the server')
   t.same(refreshes.answered, [200])
   await pages[3]!.evaluate('lk.logoutEverywhere()')
-  await pollUntil(async () => await Promise.all(pages.map(async (page) => await page.evaluate('lk.signedIn'))),
+  const states = await pollUntil(async () => await Promise.all(pages.map(async (page) => await page.evaluate('lk.signedIn'))),
     (states) => states.every((signedIn) => signedIn === false), { timeoutMs: 1000, intervalMs: 20 })
-  t.pass('every tab signed out within 1 s')
+  t.same(states, [false, false, false, false, false], 'every tab signed out within 1 s')
   t.same(problems, [])
 })
 

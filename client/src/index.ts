@@ -1,7 +1,10 @@
 import { send, waitForApproval, type WaitOptions } from './cross-device.js'
 import { errorFrom, isLatchkeyError, LatchkeyError } from './errors.js'
 import { browser, createTabs, storage, type Shared } from './tabs.js'
-import type { Accepted, CodeSignedIn, CrossDeviceTicket, LinkInfo, Passkey, Session, SignedIn, TokenPair, User } from './types.js'
+import type {
+  Accepted, CodeRequest, CodeSignedIn, CodeVerifyRequest, ConsumeRequest, CrossDeviceTicket, LinkInfo, MagicLinkRequest, Passkey,
+  PasswordLoginRequest, RefreshRequest, Session, SignedIn, SignupRequest, TokenPair, User
+} from './types.js'
 
 export { isLatchkeyError, LatchkeyError, type ErrorCode } from './errors.js'
 export type { Transport, WaitOptions } from './cross-device.js'
@@ -180,7 +183,7 @@ export function createClient (options: ClientOptions = {}) {
       if (state?.refreshToken !== stale.refreshToken) return
       let pair: TokenPair
       try {
-        pair = await call<TokenPair>('POST', '/auth/refresh', { refreshToken: stale.refreshToken })
+        pair = await call<TokenPair>('POST', '/auth/refresh', { refreshToken: stale.refreshToken } satisfies RefreshRequest)
       } catch (error) {
         // The refresh token is dead (rotated away, revoked, expired): so is the session, in every tab.
         if (isLatchkeyError(error) && error.status === 401 && state?.sid === stale.sid) end('session-ended', error.code)
@@ -290,26 +293,26 @@ export function createClient (options: ClientOptions = {}) {
     refresh,
 
     requestMagicLink: async (email: string, redirectTo?: string): Promise<Accepted> =>
-      await call('POST', '/auth/magic-link', redirectTo === undefined ? { email } : { email, redirectTo }),
+      await call('POST', '/auth/magic-link', (redirectTo === undefined ? { email } : { email, redirectTo }) satisfies MagicLinkRequest),
     /** What an emailed link is for (signup or login), without using it. */
     inspectLink: async (token: string): Promise<LinkInfo> =>
       await call('GET', `/auth/magic-link/verify?token=${encodeURIComponent(token)}`),
     /** Signs in with a login link's token. */
     consumeLink: async (token: string): Promise<SignedIn> =>
-      signedIn(await call<SignedIn>('POST', '/auth/magic-link/consume', { token })),
+      signedIn(await call<SignedIn>('POST', '/auth/magic-link/consume', { token } satisfies ConsumeRequest)),
     /** Creates the account a signup link's token was sent for, and signs in. */
     signUp: async (token: string, account: { email: string, name: string, password?: string }): Promise<SignedIn> =>
-      signedIn(await call<SignedIn>('POST', '/auth/signup', { ...account, token })),
-    requestCode: async (email: string): Promise<Accepted> => await call('POST', '/auth/otp', { email }),
+      signedIn(await call<SignedIn>('POST', '/auth/signup', { ...account, token } satisfies SignupRequest)),
+    requestCode: async (email: string): Promise<Accepted> => await call('POST', '/auth/otp', { email } satisfies CodeRequest),
     /** Signs in (or up, with `name`) with an emailed code. OTP_INVALID carries attemptsRemaining. */
     verifyCode: async (email: string, code: string, name?: string): Promise<CodeSignedIn> =>
-      signedIn(await call<CodeSignedIn>('POST', '/auth/otp/verify', name === undefined ? { email, code } : { email, code, name })),
+      signedIn(await call<CodeSignedIn>('POST', '/auth/otp/verify', (name === undefined ? { email, code } : { email, code, name }) satisfies CodeVerifyRequest)),
     signInWithPassword: async (email: string, password: string): Promise<SignedIn> =>
-      signedIn(await call<SignedIn>('POST', '/auth/login', { email, password })),
+      signedIn(await call<SignedIn>('POST', '/auth/login', { email, password } satisfies PasswordLoginRequest)),
 
     /** Starts a cross-device sign-in: show `matchNumber`, then `wait()` for the other device. */
     async startCrossDevice (email: string): Promise<CrossDeviceSignIn> {
-      const ticket = await call<CrossDeviceTicket>('POST', '/auth/magic-link', { email, crossDevice: true })
+      const ticket = await call<CrossDeviceTicket>('POST', '/auth/magic-link', { email, crossDevice: true } satisfies MagicLinkRequest)
       const url = `${baseUrl}/auth/magic-link/requests/${ticket.requestId}`
       return {
         requestId: ticket.requestId,

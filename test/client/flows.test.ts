@@ -8,7 +8,7 @@
 import t, { type Test } from 'tap'
 import { createClient, isLatchkeyError, LatchkeyError, type AuthChange, type ClientOptions } from '../../client/src/index.js'
 import { approvalTokenFrom, serveInstance } from '../cross-device.js'
-import { codeFrom, signUp, startStack, testConfig, tokenFrom, uniqueEmail } from '../helper.js'
+import { buildApp, codeFrom, signUp, startStack, testConfig, tokenFrom, uniqueEmail } from '../helper.js'
 import { browser as phone, csrfOf } from '../routes/pages/page-client.js'
 
 const stack = await startStack(t)
@@ -214,4 +214,15 @@ t.test('passkeys: thin methods over the SPEC routes, typed failures', async (t) 
 t.test('a network failure is a typed NETWORK_ERROR, never a bare TypeError', async (t) => {
   const { lk } = client(t, { baseUrl: 'http://127.0.0.1:9' })
   t.match(await rejection(lk.requestCode('ada@example.com')), { status: 0, code: 'NETWORK_ERROR' })
+})
+
+t.test('from another origin (CORS_ORIGINS): the preflight of a cross-device wait allows X-Device-Secret', async (t) => {
+  const cors = await buildApp(t, stack, { CORS_ORIGINS: 'https://app.example.com' })
+  const preflight = await cors.inject({
+    method: 'OPTIONS',
+    url: '/auth/magic-link/requests/Xq3vR8kT2mLp9sW4yB7nHc/events',
+    headers: { origin: 'https://app.example.com', 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-device-secret' }
+  })
+  t.equal(preflight.headers['access-control-allow-origin'], 'https://app.example.com')
+  t.match(preflight.headers['access-control-allow-headers'], /X-Device-Secret/i)
 })

@@ -5,8 +5,9 @@
  * repository's tsc. Both ways for answers (what the server sends fits what the client reads, and
  * the client reads no field the server does not send), one way for requests (what the client
  * sends, the server accepts, and no property the server does not know). Only paths and schemas
- * are used (no operationIds). The passkey answers are checked once the server has those routes. The client also compiles against the
- * browser's own types (client/tsconfig.json: the DOM library, no Node types).
+ * are used (no operationIds). The passkey answers are checked once the server has those routes.
+ * The client also compiles against the browser's own types (client/tsconfig.json: the DOM library,
+ * no Node types).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'

@@ -41,7 +41,7 @@ export interface ClientOptions {
   storageKey?: string
   /** Refresh this many seconds before the access token expires (at most a quarter of its lifetime). Default 60. */
   refreshMargin?: number
-  /** After this many ms waiting for another tab's refresh, take the lock over (the holder is frozen or stuck). Default 10000. */
+  /** After this many ms waiting for another tab's refresh, take the lock over (the holder is frozen or stuck). Default 5000. */
   lockTimeout?: number
   /** Other origins client.fetch may send the access token to (the API's own is always allowed). */
   tokenOrigins?: string[]
@@ -121,7 +121,7 @@ export function createClient (options: ClientOptions = {}) {
       ended.add(sid)
       if (state?.sid === sid) end('other-tab', reason, false)
     }
-  }, options.lockTimeout ?? 10_000)
+  }, options.lockTimeout ?? 5000)
 
   // Storage events, for the persisted session (another tab that wrote or removed it).
   const onStorage = (event: { key: string | null, newValue: string | null, oldValue: string | null }): void => {

@@ -35,6 +35,7 @@ interface StorageLike {
 }
 interface LockManagerLike {
   request: <T>(name: string, options: { signal?: AbortSignal, steal?: boolean }, callback: () => Promise<T>) => Promise<T>
+  query?: () => Promise<{ held?: Array<{ name?: string, clientId?: string }> }>
 }
 type Listener = (event: any) => void
 /** The browser globals the client uses, typed here so the package also compiles without the DOM library. */
@@ -178,20 +179,34 @@ export function createTabs (name: string, handlers: TabHandlers, lockTimeout: nu
   async function withLock<T> (work: () => Promise<T>): Promise<T> {
     const locks = browser.navigator?.locks
     if (locks === undefined) return await claim(work)
+    const lock = `${name}:refresh`
+    const holder = async (): Promise<string | undefined> => (await locks.query?.())?.held?.find((held) => held.name === lock)?.clientId
     let running: Promise<T> | undefined
     const run = async (): Promise<T> => await (running = work())
-    const controller = new AbortController()
-    const timer = setTimeout(() => { controller.abort() }, lockTimeout)
-    try {
-      return await locks.request(`${name}:refresh`, { signal: controller.signal }, run)
-    } catch (error) {
-      // Stolen from us while the work runs: the work still finishes, and its result is ours.
-      if (running !== undefined) return await running
-      if (!controller.signal.aborted) throw error
-      // The holder has kept the lock for lockTimeout: frozen, or stuck. Take it over.
-      return await locks.request(`${name}:refresh`, { steal: true }, run)
-    } finally {
-      clearTimeout(timer)
+    for (;;) {
+      const controller = new AbortController()
+      const timer = setTimeout(() => { controller.abort() }, lockTimeout)
+      try {
+        return await locks.request(lock, { signal: controller.signal }, run)
+      } catch (error) {
+        // Stolen from us while the work runs: the work still finishes, and its result is ours.
+        if (running !== undefined) return await running
+        if (!controller.signal.aborted) throw error
+      } finally {
+        clearTimeout(timer)
+      }
+      // The holder kept the lock for lockTimeout: frozen, or stuck. One tab at a time decides, under
+      // a second lock, and takes the lock over only if that same holder still has it; the others
+      // (and anyone after a takeover) wait again.
+      const seen = await holder()
+      const taken = await locks.request(`${lock}:takeover`, {}, async () => {
+        if ((await holder()) !== seen) return false
+        return { value: await locks.request(lock, { steal: true }, run) }
+      }).catch(async (error: unknown) => {
+        if (running !== undefined) return { value: await running }
+        throw error
+      })
+      if (taken !== false) return taken.value
     }
   }
 

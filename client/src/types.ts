@@ -74,7 +74,8 @@ export interface Passkey {
   createdAt: string
   lastUsedAt: string | null
   backedUp: boolean
-  deviceType: string
+  /** multiDevice: a synced passkey (backup eligible). */
+  deviceType: 'singleDevice' | 'multiDevice'
   transports: string[]
 }
 

@@ -237,12 +237,10 @@ t.test('the tab holding the lock is frozen mid-refresh: after lockTimeout one ta
   t.same(problems, [])
 })
 
-t.test('passkeys through the client: register, sign out, sign in with no address typed (a virtual authenticator)', async (t) => {
-  const probe = await fetch(`${origin}/auth/passkeys/login/options`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
-  if (probe.status === 404) {
-    t.skip('this server has no passkey routes yet')
-    return
-  }
+const passkeyRoutes = (await fetch(`${origin}/auth/passkeys/login/options`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status !== 404
+t.test('passkeys through the client: register, sign out, sign in with no address typed (a virtual authenticator)', {
+  skip: passkeyRoutes ? false : 'this server has no passkey routes yet'
+}, async (t) => {
   const { context, problems } = await profile(t)
   const page = await tab(context)
   const cdp = await context.newCDPSession(page)

@@ -274,7 +274,7 @@ t.test('without Web Locks (the BroadcastChannel claim): five tabs, one refresh, 
   t.same(problems, [])
 })
 
-t.test('persisted: a reload keeps the session, and storage events carry it between tabs', async (t) => {
+t.test('persisted (localStorage): a reload finds the session at once, before any tab answers', async (t) => {
   const { context, problems } = await profile(t)
   const [first, second] = await fiveTabs(context, { persist: true })
   const sid = await first!.evaluate('lk.sessionId')

@@ -4,7 +4,7 @@ import neostandard from 'neostandard'
 export default [
   ...neostandard({
     ts: true,
-    ignores: ['dist/**', 'coverage/**', '.tap/**', '.dev/**', 'test-artifacts/**']
+    ignores: ['dist/**', 'client/dist/**', 'coverage/**', '.tap/**', '.dev/**', 'test-artifacts/**']
   }),
   {
     rules: {

@@ -17,7 +17,8 @@ export default fp(async function corsPlugin (fastify) {
     origin: origins,
     credentials: false,
     methods: ['GET', 'POST', 'PATCH', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type'],
+    // X-Device-Secret: a browser client on another origin waits for a cross-device approval with it.
+    allowedHeaders: ['Authorization', 'Content-Type', 'X-Device-Secret'],
     exposedHeaders: ['Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
     maxAge: 600
   })

@@ -14,7 +14,8 @@ const counterHelp = {
   latchkey_revocations_total: 'Revocations by kind (logout, logout-all, session, reuse, account-deleted)',
   latchkey_dependency_errors_total: 'Requests that failed because a dependency (redis, mongodb) could not answer',
   latchkey_redis_data_loss_total: 'Times a Redis shard was found to have lost its data (kind=lost) or gone back in time (kind=rolled-back); revocations re-applied from MongoDB',
-  latchkey_revocations_drained_total: 'Revocations whose Redis write had failed, written later from the MongoDB journal'
+  latchkey_revocations_drained_total: 'Revocations whose Redis write had failed, written later from the MongoDB journal',
+  latchkey_passkey_failures_total: 'Refused passkey sign-ins by reason (challenge, unknown, verification, counter: a possibly cloned authenticator, backup_eligible)'
 } as const
 
 /** The label names of each counter (Prometheus declares them with the family). */
@@ -26,7 +27,8 @@ const counterLabels: Record<CounterName, readonly string[]> = {
   latchkey_revocations_total: ['kind'],
   latchkey_dependency_errors_total: ['dependency'],
   latchkey_redis_data_loss_total: ['shard', 'kind'],
-  latchkey_revocations_drained_total: []
+  latchkey_revocations_drained_total: [],
+  latchkey_passkey_failures_total: ['reason']
 }
 
 const histogramHelp = {

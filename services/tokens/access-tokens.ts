@@ -21,7 +21,7 @@ export const hs256Kid = (secret: string): string =>
 
 const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string, unknown> & AccessClaims =>
   typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.jti === 'string' &&
-  Number.isInteger(claims.iat) && Number.isInteger(claims.exp)
+  Number.isInteger(claims.iat) && Number.isInteger(claims.exp) && (claims.auth_time === undefined || Number.isInteger(claims.auth_time))
 
 /** RFC 7517 key set. */
 export interface Jwks {
@@ -96,12 +96,12 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
   return {
     algorithm,
 
-    /** Signs {sub, sid, jti} with the key that signs now (iat and exp added, kid in the header). */
-    sign (claims: Pick<AccessClaims, 'sub' | 'sid' | 'jti'>): string {
+    /** Signs {sub, sid, jti, auth_time} with the key that signs now (iat and exp added, kid in the header). */
+    sign (claims: Pick<AccessClaims, 'sub' | 'sid' | 'jti' | 'auth_time'>): string {
       const now = clock.now()
       const signer = signers.find((key) => key.activatesAt <= now) ?? signers.at(-1)
       if (signer?.sign === undefined) throw new Error('no signing key is loaded')
-      return signer.sign({ sub: claims.sub, sid: claims.sid, jti: claims.jti })
+      return signer.sign({ sub: claims.sub, sid: claims.sid, jti: claims.jti, ...(claims.auth_time === undefined ? {} : { auth_time: claims.auth_time }) })
     },
 
     /** Signature, algorithm, kid and claims; throws TOKEN_EXPIRED or TOKEN_INVALID. No I/O. */

@@ -7,7 +7,7 @@ import { BearerSecurity, errors, Name, SignedIn } from '../schemas.js'
 const tags = ['passkeys']
 const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED', 503: 'SERVICE_UNAVAILABLE' }
 
-const Base64Url = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+$', description })
+const Base64Url = (maxLength: number, description: string, example = 'mWq9c2r1Tb6s0Yd7lUe3xA') => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+$', description, examples: [example] })
 /** A credential id: at most 1023 bytes (WebAuthn), base64url. */
 const CredentialId = Base64Url(1400, 'Credential id (base64url)')
 const Transports = Type.Array(Type.String({ maxLength: 32 }), { maxItems: 10, description: 'How the authenticator can be reached (internal, hybrid, usb, nfc, ble …)' })
@@ -27,7 +27,7 @@ export const RegistrationCredential = Type.Object({
   rawId: CredentialId,
   type: Type.String({ maxLength: 32, description: 'public-key' }),
   response: Type.Object({
-    clientDataJSON: Base64Url(4096, 'Client data (base64url JSON)'),
+    clientDataJSON: Base64Url(4096, 'Client data (base64url JSON)', 'eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0'),
     attestationObject: Base64Url(32768, 'Attestation object (base64url CBOR)'),
     authenticatorData: Type.Optional(Base64Url(32768, 'Authenticator data')),
     transports: Type.Optional(Transports),
@@ -44,7 +44,7 @@ export const AuthenticationCredential = Type.Object({
   rawId: CredentialId,
   type: Type.String({ maxLength: 32, description: 'public-key' }),
   response: Type.Object({
-    clientDataJSON: Base64Url(4096, 'Client data (base64url JSON)'),
+    clientDataJSON: Base64Url(4096, 'Client data (base64url JSON)', 'eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0'),
     authenticatorData: Base64Url(32768, 'Authenticator data'),
     signature: Base64Url(1024, 'Signature'),
     userHandle: Type.Optional(Base64Url(128, 'The user handle of the account (an opaque random value)'))
@@ -194,7 +194,7 @@ const passkeyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       security: BearerSecurity,
       summary: 'Your passkeys',
       description: 'Every passkey of the signed-in person, oldest first.',
-      response: { 200: Type.Array(PasskeyView), ...errors(bearerErrors) }
+      response: { 200: Type.Array(PasskeyView, { description: 'Your passkeys, oldest first' }), ...errors(bearerErrors) }
     }
   }, async (request) => await fastify.passkeys.listPasskeys(request.user.sub))
 

@@ -167,7 +167,9 @@ export function webauthnSettings (config: Config): { rpId: string, rpName: strin
   const accepted = origins.length > 0 ? origins.map((origin) => new URL(origin).origin) : [new URL(config.APP_URL).origin]
   const rpId = (config.WEBAUTHN_RP_ID ?? new URL(config.APP_URL).hostname).toLowerCase()
   const isIp = /^[0-9.]+$/.test(rpId) || rpId.includes(':') || rpId.startsWith('[')
-  if (isIp || !RP_ID.test(rpId) || (!rpId.includes('.') && rpId !== 'localhost')) {
+  // Defaulted from an APP_URL on an IP address (a local setup): passkeys cannot work there (browsers
+  // refuse IP RP ids) but nothing else is affected, so the boot goes on.
+  if (config.WEBAUTHN_RP_ID !== undefined && (isIp || !RP_ID.test(rpId) || (!rpId.includes('.') && rpId !== 'localhost'))) {
     throw new ConfigError('Invalid configuration: WEBAUTHN_RP_ID must be a domain name such as example.com (not an IP address or a bare top-level domain)')
   }
   for (const origin of accepted) {

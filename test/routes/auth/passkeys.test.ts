@@ -311,4 +311,6 @@ t.test('WEBAUTHN_* are validated at boot, with one line', async (t) => {
   t.throws(() => loadConfig({ ...base, WEBAUTHN_ORIGINS: 'https://app.example.com,https://evil.test' }), /WEBAUTHN_RP_ID/, 'every origin must fit')
   t.throws(() => loadConfig({ ...base, WEBAUTHN_ORIGINS: 'not an origin' }), /WEBAUTHN_ORIGINS/)
   t.throws(() => loadConfig({ ...base, WEBAUTHN_RP_NAME: 'x'.repeat(65) }), /WEBAUTHN_RP_NAME/)
+  t.doesNotThrow(() => loadConfig({ ...base, APP_URL: 'http://127.0.0.1:3000' }), 'an APP_URL on an IP address still boots (passkeys cannot work there)')
+  t.throws(() => loadConfig({ ...base, APP_URL: 'http://127.0.0.1:3000', WEBAUTHN_RP_ID: '127.0.0.1' }), /WEBAUTHN_RP_ID must be a domain name/, 'but an IP is never a chosen RP id')
 })

@@ -20,8 +20,8 @@ export const PASSKEY_SCRIPT = `'use strict'
   if (lib === undefined || roots.length === 0 || !lib.browserSupportsWebAuthn()) return
   for (var i = 0; i < roots.length; i++) roots[i].hidden = false
 
-  /** How long a prompt may stay open before the page gives up on it (ms). */
-  var GUARD_MS = Number(document.documentElement.getAttribute('data-passkey-timeout') || 120000)
+  /** How long a prompt may stay open before the page gives up on it (ms; the attribute lets a test shorten it). */
+  var guardMs = function () { return Number(document.documentElement.getAttribute('data-passkey-timeout') || 120000) }
   var status = document.getElementById('passkey-status')
   var cancel = document.getElementById('passkey-cancel')
   var csrfField = document.querySelector('input[name="csrf"]')
@@ -51,7 +51,7 @@ export const PASSKEY_SCRIPT = `'use strict'
       timer = setTimeout(function () {
         try { lib.WebAuthnAbortService.cancelCeremony() } catch (e) {}
         var error = new Error('timeout'); error.name = 'PasskeyTimeout'; reject(error)
-      }, GUARD_MS)
+      }, guardMs())
     })
     return Promise.race([start(), timeout]).then(function (value) { clearTimeout(timer); return value }, function (error) { clearTimeout(timer); throw error })
   }
@@ -67,7 +67,8 @@ export const PASSKEY_SCRIPT = `'use strict'
 
   function busy (button, on) {
     if (button !== null) { button.disabled = on; button.setAttribute('aria-busy', on ? 'true' : 'false') }
-    if (cancel !== null) cancel.hidden = !on
+    // Its wrapper is hidden (the stylesheet's display:inline-block on buttons beats their own hidden attribute).
+    if (cancel !== null) cancel.parentElement.hidden = !on
   }
   if (cancel !== null) {
     cancel.addEventListener('click', function () {

@@ -13,7 +13,7 @@ export const passkeyStatus = (id: string): string => `<p id="${id}" class="muted
 export const passkeySignIn = `<div class="passkey-only" hidden>
 <p class="muted">Or, if you added a passkey:</p>
 <button type="button" id="passkey-signin" class="secondary">Sign in with a passkey</button>
-<button type="button" id="passkey-cancel" class="secondary" hidden>Cancel</button>
+<span hidden><button type="button" id="passkey-cancel" class="secondary">Cancel</button></span>
 ${passkeyStatus('passkey-status')}
 </div>
 ${PASSKEY_SCRIPTS}`
@@ -52,7 +52,7 @@ export function passkeysSection ({ passkeys, csrf, now }: { passkeys: PasskeyVie
 ${passkeys.length === 0 ? '' : `<ul class="sessions passkeys">\n${passkeys.map((passkey) => passkeyItem(passkey, csrf, now)).join('\n')}\n</ul>`}
 <div class="passkey-only" hidden>
 <button type="button" id="passkey-add">Add a passkey</button>
-<button type="button" id="passkey-cancel" class="secondary" hidden>Cancel</button>
+<span hidden><button type="button" id="passkey-cancel" class="secondary">Cancel</button></span>
 ${passkeyStatus('passkey-status')}
 </div>
 <noscript><p class="muted">Adding a passkey needs JavaScript.</p></noscript>

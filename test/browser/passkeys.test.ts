@@ -96,9 +96,45 @@ t.test('sign up by email, add a passkey, sign in with it (no address typed), del
 
 /** A sign-in that the server refuses: by the button (autofill may already have tried and said so). */
 async function failedSignIn (page: Page): Promise<void> {
-  const said = "(document.getElementById('passkey-status') || {}).textContent || ''"
+  const refused = page.locator('#passkey-status', { hasText: /not accepted/ })
   // Autofill tries first with the credential the browser still offers, and the page says so.
-  const autofilled = await page.waitForFunction(`/not accepted/.test(${said})`, undefined, { timeout: 10_000 }).then(() => true, () => false)
+  const autofilled = await refused.waitFor({ timeout: 10_000 }).then(() => true, () => false)
   if (!autofilled) await page.click('#passkey-signin')
-  await page.waitForFunction(`/not accepted/.test(${said})`)
+  await refused.waitFor()
 }
+
+t.test('a ceremony that never settles, or is cancelled, leaves the page usable with a clear message', async (t) => {
+  const context = await browser.newContext({ viewport: DESKTOP })
+  t.teardown(async () => { await context.close() })
+  const page = await context.newPage()
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('WebAuthn.enable', { enableUI: false })
+  // No presence is ever simulated: create() waits for a touch that never comes.
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: { protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: false }
+  })
+  const email = uniqueEmail('passkey.stuck')
+  await page.goto(`${origin}/`)
+  await page.fill('#email', email)
+  await page.click('button[value="code"]')
+  await page.fill('#code', codeFrom(await stack.smtp.waitForMail(email)))
+  await Promise.all([page.waitForURL(`${origin}/account`), page.click('form[action="/code"] button[type="submit"]')])
+  await page.locator('#passkey-add').waitFor({ state: 'visible' })
+
+  // The page's guard, shortened for the test (read by the script when a ceremony starts).
+  await page.evaluate("document.documentElement.setAttribute('data-passkey-timeout', '1500')")
+  await page.click('#passkey-add')
+  await page.locator('#passkey-status', { hasText: /did not finish in time/ }).waitFor()
+  t.equal(await page.isEnabled('#passkey-add'), true, 'the button works again after the timeout')
+  t.equal(await page.getAttribute('#passkey-status', 'role'), 'alert', 'the message is announced')
+  await page.screenshot({ path: join(artifacts, 'passkeys-timeout.png'), fullPage: true })
+
+  await page.evaluate("document.documentElement.setAttribute('data-passkey-timeout', '120000')")
+  await page.click('#passkey-add')
+  await page.locator('#passkey-cancel').waitFor({ state: 'visible' })
+  await page.click('#passkey-cancel')
+  await page.locator('#passkey-status', { hasText: /cancelled/ }).waitFor()
+  t.equal(await page.isEnabled('#passkey-add'), true, 'and after a cancel')
+  t.equal(await page.isHidden('#passkey-cancel'), true, 'the Cancel button goes away')
+  t.equal(await context.request.get(`${origin}/account`).then(async (response) => (await response.text()).includes('You have no passkeys yet')), true, 'nothing was added')
+})

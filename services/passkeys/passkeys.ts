@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { isValidObjectId, type Types } from 'mongoose'
+import { isValidObjectId } from 'mongoose'
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -105,7 +105,7 @@ export function createPasskeyService ({ models, challenges, sessions, rp, clock,
    * backed-up flag and last use are stored. `ownerId`: for a re-authentication, the passkey must be
    * this user's.
    */
-  async function checkAssertion (credential: AuthenticationResponseJSON, ownerId?: string): Promise<{ userId: Types.ObjectId }> {
+  async function checkAssertion (credential: AuthenticationResponseJSON, ownerId?: string) {
     const challenge = challengeOf(credential.response.clientDataJSON)
     // Consumed first, whatever follows: a challenge answers at most one assertion (invariant 12).
     const grant = await challenges.consume(challenge)
@@ -144,10 +144,10 @@ export function createPasskeyService ({ models, challenges, sessions, rp, clock,
       log.warn({ passkey: passkey._id.toString(), userId: passkey.userId.toString() }, 'passkey backup-eligible flag changed since registration; sign-in refused')
       refuse('backup_eligible')
     }
-    if (credential.response.userHandle !== undefined) {
-      const owner = await User.findById(passkey.userId, { passkeyHandle: 1 }).lean()
-      if (owner === null || owner.passkeyHandle !== credential.response.userHandle) refuse('user')
-    }
+    // The owner, read once for both the handle check and the sign-in's answer.
+    const owner = await User.findById(passkey.userId, { email: 1, name: 1, createdAt: 1, passkeyHandle: 1 }).lean()
+    if (owner === null) refuse('user')
+    if (credential.response.userHandle !== undefined && owner.passkeyHandle !== credential.response.userHandle) refuse('user')
     // Conditional on the counter read above: of two assertions (two challenges) racing with the same
     // counter, one moves it and the other is refused. A deleted credential matches nothing.
     const { matchedCount } = await Passkey.updateOne(
@@ -159,7 +159,7 @@ export function createPasskeyService ({ models, challenges, sessions, rp, clock,
       log.warn({ passkey: passkey._id.toString(), userId: passkey.userId.toString() }, 'passkey signature counter raced: possibly a cloned authenticator; sign-in refused')
       refuse('counter')
     }
-    return { userId: passkey.userId }
+    return { userId: passkey.userId, owner }
   }
 
   return {
@@ -241,11 +241,9 @@ export function createPasskeyService ({ models, challenges, sessions, rp, clock,
      * every other sign-in's does. Every failure is 401 PASSKEY_INVALID.
      */
     async signIn (credential: AuthenticationResponseJSON, client: ClientInfo): Promise<SignedIn & { sessionId: string }> {
-      const { userId } = await checkAssertion(credential)
-      const user = await User.findById(userId, { email: 1, name: 1, createdAt: 1 }).lean()
-      if (user === null) refuse('user')
+      const { userId, owner } = await checkAssertion(credential)
       const pair = await sessions.startSession(userId.toString(), 'passkey', client)
-      return { user: toPublicUser(user), ...pair }
+      return { user: toPublicUser(owner), ...pair }
     },
 
     /** Re-authentication with one of the person's own passkeys (POST /auth/reauthenticate {credential}). */

@@ -16,6 +16,8 @@ import csrf from './plugins/app/csrf.js'
 import dataLossWatch, { type DataLossWatchOptions } from './plugins/app/data-loss-watch.js'
 import mailer from './plugins/app/mailer.js'
 import mongoBudget from './plugins/app/mongo-budget.js'
+import passkeys from './plugins/app/passkeys.js'
+import recentAuth from './plugins/app/recent-auth.js'
 import services from './plugins/app/services.js'
 import signInBudget from './plugins/app/sign-in-budget.js'
 import cors from './plugins/external/cors.js'
@@ -214,6 +216,8 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(mailer)
   await fastify.register(services)
   await fastify.register(authenticate)
+  await fastify.register(recentAuth)
+  await fastify.register(passkeys)
   await fastify.register(addressLimit)
   await fastify.register(signInBudget)
   await fastify.register(csrf)

@@ -33,20 +33,20 @@ export const fieldState = ({ focus = false, invalid = false }: { focus?: boolean
 export const startUrl = (email?: string): string => email === undefined || email === '' ? '/' : `/?email=${encodeURIComponent(email)}`
 
 /** GET /: one email field, two ways to sign in. The field has the focus; a bad address is marked. */
-export function startPage ({ csrf, email = '', error, invalidEmail = false, info }: { csrf: string, email?: string, error?: string, invalidEmail?: boolean, info?: string }): string {
+export function startPage ({ csrf, email = '', error, invalidEmail = false, info, passkeys }: { csrf: string, email?: string, error?: string, invalidEmail?: boolean, info?: string, passkeys?: string }): string {
   return page('Sign in', `<h1>Sign in or create an account</h1>
 ${notice(info, 'info')}${notice(error)}
 <form method="post" action="/">
 ${hidden('csrf', csrf)}
 <label for="email">Email address</label>
-<input id="email" name="email" type="email" autocomplete="email" inputmode="email" required maxlength="254" value="${escapeHtml(email)}"${fieldState({ focus: true, invalid: invalidEmail })}>
+<input id="email" name="email" type="email" autocomplete="username webauthn" inputmode="email" required maxlength="254" value="${escapeHtml(email)}"${fieldState({ focus: true, invalid: invalidEmail })}>
 <div class="row">
 <button type="submit" name="method" value="link">Email me a link</button>
 <button type="submit" name="method" value="code" class="secondary">Email me a code</button>
 <button type="submit" formaction="/auth/magic-link/requests" class="secondary">Sign in on this device from my phone</button>
 </div>
 </form>
-<p class="muted">No password needed. New here? The same email creates your account.</p>`)
+<p class="muted">No password needed. New here? The same email creates your account.</p>${passkeys ?? ''}`)
 }
 
 /** After asking for a link: the same page whether or not the address has an account. */
@@ -139,7 +139,9 @@ ${end}
  * device, IP and last use, this one marked; sign one out, or all of them); deleting the account
  * (through a confirmation page). Every form POSTs with the CSRF token.
  */
-export function accountPage ({ csrf, account, sessions, now, info, nameError, name }: {
+export function accountPage ({ csrf, account, sessions, now, info, nameError, name, passkeys }: {
+  /** The passkeys section (views/passkeys.ts), already rendered. */
+  passkeys?: string
   csrf: string
   account: PublicUser
   sessions: SessionView[]
@@ -181,6 +183,7 @@ ${hidden('csrf', csrf)}
 </form>
 <p class="muted">Ends ${others === 0 ? 'this session' : `all ${sessions.length} sessions, this one included`}: every token stops working at once.</p>
 </section>
+${passkeys ?? ''}
 <section aria-labelledby="delete-heading">
 <h2 id="delete-heading">Delete your account</h2>
 <p class="muted">Removes your account, its sessions and its data for good. You will be asked to confirm.</p>

@@ -43,9 +43,11 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       operationId: 'deleteAccount',
       security: BearerSecurity,
       summary: 'Delete your account',
-      description: 'The account, its sessions and its todos are gone; every token of the user is refused at once.',
-      response: { 204: Type.Null({ description: 'Deleted' }), ...errors(bearerErrors) }
-    }
+      description: 'The account, its sessions, passkeys and todos are gone; every token of the user is refused at once. Needs a recent ' +
+        'sign-in (auth_time within RECENT_AUTH_WINDOW; otherwise 403 REAUTH_REQUIRED: POST /auth/reauthenticate first).',
+      response: { 204: Type.Null({ description: 'Deleted' }), ...errors({ ...bearerErrors, 403: 'REAUTH_REQUIRED' }) }
+    },
+    preHandler: [fastify.requireRecentAuth]
   }, async (request, reply) => {
     await fastify.accounts.deleteAccount(request.user.sub)
     return await reply.status(204).send(null)

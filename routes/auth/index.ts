@@ -4,7 +4,9 @@ import crossDevice from './cross-device.js'
 import introspect from './introspect.js'
 import magicLink from './magic-link.js'
 import otp from './otp.js'
+import passkeys from './passkeys.js'
 import password from './password.js'
+import reauthenticate from './reauthenticate.js'
 import sessions from './sessions.js'
 
 /**
@@ -21,6 +23,8 @@ const authRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(password)
   await fastify.register(crossDevice)
   await fastify.register(introspect)
+  await fastify.register(reauthenticate)
+  await fastify.register(passkeys)
 }
 
 export default authRoutes

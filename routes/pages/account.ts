@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { NotFoundError, RateLimitedError } from '../../services/infrastructure/errors.js'
 import { isRevocationRecorded } from '../../services/sessions/revocation.js'
 import { accountPage, deleteAccountPage, formExpiredPage } from '../../views/pages.js'
+import { passkeysSection } from '../../views/passkeys.js'
 import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
 import { clientKey, refuseOverLimit } from '../../plugins/external/rate-limit.js'
 import { Csrf, Field, tags } from './forms.js'
@@ -13,7 +14,12 @@ import { createPageSession, type PageSession } from './page-session.js'
 const DONE = {
   renamed: 'Your name is saved.',
   revoked: 'That session is signed out: its tokens no longer work.',
-  gone: 'That session had already ended.'
+  gone: 'That session had already ended.',
+  'passkey-added': 'Your passkey is added: next time, sign in with it.',
+  'passkey-renamed': 'The passkey is renamed.',
+  'passkey-deleted': 'The passkey is deleted: it no longer signs you in.',
+  'passkey-gone': 'That passkey was already deleted.',
+  'passkey-name': 'A passkey name is 1 to 100 characters, without control characters.'
 } as const
 type Done = keyof typeof DONE
 
@@ -61,8 +67,9 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   async function showAccount (request: FastifyRequest, reply: FastifyReply, session: PageSession, status: number, extra: { info?: string, nameError?: string, name?: string } = {}) {
-    const sessions = await fastify.sessions.listSessions(session.claims.sub, session.claims.sid)
-    const html = accountPage({ csrf: fastify.pageCsrf(request, reply, session.claims.sid), account: session.account, sessions, now: fastify.clock.now(), ...extra })
+    const [sessions, passkeys] = await Promise.all([fastify.sessions.listSessions(session.claims.sub, session.claims.sid), fastify.passkeys.listPasskeys(session.claims.sub)])
+    const csrf = fastify.pageCsrf(request, reply, session.claims.sid)
+    const html = accountPage({ csrf, account: session.account, sessions, now: fastify.clock.now(), passkeys: passkeysSection({ passkeys, csrf, now: fastify.clock.now() }), ...extra })
     return await sendHtml(reply, status, html)
   }
 
@@ -240,6 +247,8 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async (request, reply) => {
     const session = await currentSession(request, reply)
     if (session === null) return await reply.redirect('/', 303)
+    // Deleting needs a recent sign-in (SPEC "Recent sign-in"): confirm first, then come back here.
+    if (!fastify.isRecentAuth(session.claims)) return await reply.redirect('/account/reauthenticate?next=delete', 303)
     const sessions = await fastify.sessions.listSessions(session.claims.sub, session.claims.sid)
     return await sendHtml(reply, 200, deleteAccountPage({ csrf: fastify.pageCsrf(request, reply, session.claims.sid), account: session.account, sessionCount: sessions.length }))
   })
@@ -263,6 +272,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const session = await formSession(request, reply, body.csrf)
     if (session === null) return reply
     if (body.confirm !== 'delete') return await reply.redirect('/account/delete', 303)
+    if (!fastify.isRecentAuth(session.claims)) return await reply.redirect('/account/reauthenticate?next=delete', 303)
     return await ended(reply, 'deleted', async () => await fastify.accounts.deleteAccount(session.claims.sub))
   })
 }

@@ -5,6 +5,8 @@ import account from './account.js'
 import code from './code.js'
 import crossDevice from './cross-device.js'
 import magicLinkForms from './magic-link.js'
+import passkeys from './passkeys.js'
+import reauthenticate from './reauthenticate.js'
 import start from './start.js'
 
 /**
@@ -23,6 +25,8 @@ const pageRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(magicLinkForms)
   await fastify.register(account)
   await fastify.register(crossDevice)
+  await fastify.register(passkeys)
+  await fastify.register(reauthenticate)
 }
 
 export default pageRoutes

@@ -1,6 +1,7 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { isValidEmail, normalizeEmail } from '../../services/email/email-address.js'
 import { checkInboxPage, formExpiredPage, startPage } from '../../views/pages.js'
+import { passkeySignIn } from '../../views/passkeys.js'
 import { signInLimit } from '../route-options.js'
 import { errors, HtmlPage, sendHtml } from '../schemas.js'
 import { createCodeLockMemo } from './code-lock.js'
@@ -30,7 +31,7 @@ const startRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const query = request.validationError === undefined ? request.query : {}
     const farewell = query['signed-out']
     const info = farewell === undefined ? undefined : FAREWELLS[farewell]
-    return await sendHtml(reply, 200, startPage({ csrf: fastify.pageCsrf(request, reply), info, email: query.email }))
+    return await sendHtml(reply, 200, startPage({ csrf: fastify.pageCsrf(request, reply), info, email: query.email, passkeys: passkeySignIn }))
   })
 
   fastify.post('/', {
@@ -56,7 +57,7 @@ const startRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const typed = body.email ?? ''
     if (!fastify.checkPageCsrf(request, body.csrf)) return await sendHtml(reply, 403, formExpiredPage({ email: isValidEmail(typed) ? normalizeEmail(typed) : undefined }))
     const again = (status: number, error: string, invalidEmail = false) =>
-      sendHtml(reply, status, startPage({ csrf: fastify.pageCsrf(request, reply), email: typed, error, invalidEmail }))
+      sendHtml(reply, status, startPage({ csrf: fastify.pageCsrf(request, reply), email: typed, error, invalidEmail, passkeys: passkeySignIn }))
     if (body.method === undefined) return await again(400, 'Choose "Email me a link" or "Email me a code".')
     if (!isValidEmail(typed)) return await again(400, 'Enter one email address, like ada@example.com.', true)
     const email = normalizeEmail(typed)

@@ -56,6 +56,8 @@ export function createAccountService ({ models, users, sessions, revocation, pas
     async deleteAccount (userId: string): Promise<void> {
       const sessionIds = (await models.Session.find({ userId, revokedAt: null }, { _id: 1 }).lean()).map((session) => session._id.toString())
       await revocation.revoke({ kind: 'account-deleted', userId, sessionIds })
+      // The account is gone (a passkey of a missing user signs nobody in); its passkeys go with it.
+      await models.Passkey.deleteMany({ userId })
     }
   }
 }

@@ -150,7 +150,50 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
     }
   }
 
+  /**
+   * Checks a code under every rule (attempts, address budget, failure ceiling) and, when it is right,
+   * runs `then` (a sign-in, or a re-authentication). If `then` fails for a dependency, the code lives
+   * again for the rest of its life.
+   */
+  async function useCode<T> (email: string, code: string, then: () => Promise<T>): Promise<T> {
+    const address = addressKey(email)
+    const key = redisKeys.otp(address)
+    const budgetKey = redisKeys.otpFailures(address)
+    const given = codeHmac(address, code)
+    // One atomic step: the back-off, the budget, the code, and the counts of a wrong guess.
+    const [outcome, ...rest] = await verifyScript(redis, [key, budgetKey, failureCeiling.key(address)],
+      [given, maxAttempts, addressBudget, BUDGET_WINDOW_SECONDS, ...failureCeiling.scriptArgs()])
+
+    if (outcome !== 'ok') {
+      const reason = outcome === 'invalid' ? 'invalid' : outcome === 'expired' ? 'expired' : 'locked'
+      if (outcome !== 'wait') metrics.inc('latchkey_otp_failures_total', { reason })
+      if (outcome === 'invalid') throw withExtras(new OtpInvalidError(), { body: { attemptsRemaining: Number(rest[0]) } })
+      if (outcome === 'expired') throw new OtpExpiredError()
+      if (outcome === 'locked') throw new OtpLockedError()
+      // Backing off, or the hour's budget spent: a new code does not help, waiting does.
+      throw withExtras(Object.assign(new OtpLockedError(), { message: OTP_WAIT_MESSAGE }), { retryAfter: retryAfter(rest[0]) })
+    }
+
+    const [attempts, created, ttlLeft] = rest
+    try {
+      await failureCeiling.recordSuccess(address)
+      return await then()
+    } catch (error) {
+      // No final answer (a dependency failed): the code lives again for the rest of its life.
+      if (!isFinalAnswer(error) && Number(ttlLeft) > 0) await restoreScript(redis, [key], [given, attempts ?? 0, created ?? clock.now(), ttlLeft ?? 0]).catch(() => {})
+      throw error
+    }
+  }
+
   return {
+    /**
+     * Re-authentication with an emailed code (POST /auth/reauthenticate): the same code, rules and
+     * budget as a sign-in code; a right code runs `then` instead of starting a session.
+     */
+    async confirmCode<T> (email: string, code: string, then: () => Promise<T>): Promise<T> {
+      return await useCode(email, code, then)
+    },
+
     /** Emails a fresh code, replacing any live one. On a failed send no code is left behind. */
     async requestCode (email: string): Promise<void> {
       const address = addressKey(email)
@@ -170,36 +213,12 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
      * OTP_LOCKED (the last two with Retry-After and "try again in …").
      */
     async verifyCode (email: string, code: string, fields: { name?: string | undefined }, client: ClientInfo): Promise<SignedIn & { created: boolean }> {
-      const address = addressKey(email)
-      const key = redisKeys.otp(address)
-      const budgetKey = redisKeys.otpFailures(address)
-      const given = codeHmac(address, code)
-      // One atomic step: the back-off, the budget, the code, and the counts of a wrong guess.
-      const [outcome, ...rest] = await verifyScript(redis, [key, budgetKey, failureCeiling.key(address)],
-        [given, maxAttempts, addressBudget, BUDGET_WINDOW_SECONDS, ...failureCeiling.scriptArgs()])
-
-      if (outcome !== 'ok') {
-        const reason = outcome === 'invalid' ? 'invalid' : outcome === 'expired' ? 'expired' : 'locked'
-        if (outcome !== 'wait') metrics.inc('latchkey_otp_failures_total', { reason })
-        if (outcome === 'invalid') throw withExtras(new OtpInvalidError(), { body: { attemptsRemaining: Number(rest[0]) } })
-        if (outcome === 'expired') throw new OtpExpiredError()
-        if (outcome === 'locked') throw new OtpLockedError()
-        // Backing off, or the hour's budget spent: a new code does not help, waiting does.
-        throw withExtras(Object.assign(new OtpLockedError(), { message: OTP_WAIT_MESSAGE }), { retryAfter: retryAfter(rest[0]) })
-      }
-
-      const [attempts, created, ttlLeft] = rest
-      try {
-        await failureCeiling.recordSuccess(address)
-        // The sign-in is the last step (for a new address, the account's insert after its session):
-        // nothing can fail after someone is signed in, so the code is never put back once it signed anyone in.
+      // The sign-in is the last step (for a new address, the account's insert after its session):
+      // nothing can fail after someone is signed in, so the code is never put back once it signed anyone in.
+      return await useCode(email, code, async () => {
         const { user, created: isNew, pair } = await signIn(email, fields.name, client)
         return { user: toPublicUser(user), ...pair, created: isNew }
-      } catch (error) {
-        // No final answer (a dependency failed): the code lives again for the rest of its life.
-        if (!isFinalAnswer(error) && Number(ttlLeft) > 0) await restoreScript(redis, [key], [given, attempts ?? 0, created ?? clock.now(), ttlLeft ?? 0]).catch(() => {})
-        throw error
-      }
+      })
     }
   }
 }

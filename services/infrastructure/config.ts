@@ -57,6 +57,10 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_REFRESH: Type.Integer({ minimum: 1, default: 30, description: 'refreshes per minute per IP' }),
   RATE_LIMIT_ADDRESS: Type.Integer({ minimum: 1, default: 10, description: 'code or password checks per 15 minutes per email address' }),
   FAILURE_CEILING: Type.Integer({ minimum: 1, maximum: 100, default: 100, description: 'consecutive failed code/password checks per address before they are refused for a day (NIST SP 800-63B §5.2.2)' }),
+  RECENT_AUTH_WINDOW: Seconds(600, 'how recent (s) the sign-in behind a token must be for sensitive actions (adding or deleting a passkey, deleting the account)'),
+  WEBAUTHN_RP_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 253, description: "passkeys' relying-party id; defaults to APP_URL's hostname" })),
+  WEBAUTHN_RP_NAME: Type.String({ minLength: 1, maxLength: 64, default: 'Latchkey', description: 'the name authenticators show' }),
+  WEBAUTHN_ORIGINS: Type.Optional(Type.String({ description: "comma-separated origins accepted in a passkey's client data; defaults to APP_URL's origin" })),
   REDIRECT_ALLOWLIST: Type.Optional(Type.String({ description: "comma-separated origins; defaults to APP_URL's origin" })),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call the API from a browser' }),
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, a hop count, or comma-separated proxy addresses' }),
@@ -119,6 +123,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     }
   }
   parseTrustProxy(config.TRUST_PROXY)
+  webauthnSettings(config)
   const schedule = keySchedule(config)
   if (config.JWT_ALGORITHM !== 'HS256' && config.JWT_KEY_ROTATION * 1000 <= schedule.prepublishMs) {
     throw new ConfigError(`Invalid configuration: JWT_KEY_ROTATION must be more than ${schedule.prepublishMs / 1000} s (the next key is published that long before it signs)`)
@@ -145,6 +150,38 @@ export function splitList (value: string | undefined): string[] {
 export function redirectOrigins (config: Config): string[] {
   const listed = splitList(config.REDIRECT_ALLOWLIST).map((origin) => new URL(origin).origin)
   return listed.length > 0 ? listed : [new URL(config.APP_URL).origin]
+}
+
+const RP_ID = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
+
+/**
+ * The passkey relying party: WEBAUTHN_RP_ID (APP_URL's hostname by default), WEBAUTHN_RP_NAME and
+ * WEBAUTHN_ORIGINS (APP_URL's origin by default). The RP id must be a registrable suffix of the host
+ * of every origin (the host itself, or a parent domain of it with at least one dot, or localhost),
+ * as browsers require; otherwise no passkey could ever be made or used, so the boot stops.
+ */
+export function webauthnSettings (config: Config): { rpId: string, rpName: string, origins: string[] } {
+  const origins = splitList(config.WEBAUTHN_ORIGINS)
+  for (const entry of origins) {
+    if (!URL.canParse(entry) || new URL(entry).origin !== entry.replace(/\/$/, '') || !/^https?:$/.test(new URL(entry).protocol)) {
+      throw new ConfigError('Invalid configuration: WEBAUTHN_ORIGINS must list origins such as https://app.example.com')
+    }
+  }
+  const accepted = origins.length > 0 ? origins.map((origin) => new URL(origin).origin) : [new URL(config.APP_URL).origin]
+  const rpId = (config.WEBAUTHN_RP_ID ?? new URL(config.APP_URL).hostname).toLowerCase()
+  const isIp = /^[0-9.]+$/.test(rpId) || rpId.includes(':') || rpId.startsWith('[')
+  // Defaulted from an APP_URL on an IP address (a local setup): passkeys cannot work there (browsers
+  // refuse IP RP ids) but nothing else is affected, so the boot goes on.
+  if (config.WEBAUTHN_RP_ID !== undefined && (isIp || !RP_ID.test(rpId) || (!rpId.includes('.') && rpId !== 'localhost'))) {
+    throw new ConfigError('Invalid configuration: WEBAUTHN_RP_ID must be a domain name such as example.com (not an IP address or a bare top-level domain)')
+  }
+  for (const origin of accepted) {
+    const host = new URL(origin).hostname
+    if (host !== rpId && !host.endsWith(`.${rpId}`)) {
+      throw new ConfigError(`Invalid configuration: WEBAUTHN_RP_ID is not a registrable suffix of the host of ${origin} (WEBAUTHN_ORIGINS)`)
+    }
+  }
+  return { rpId, rpName: config.WEBAUTHN_RP_NAME, origins: accepted }
 }
 
 /** Fastify's trustProxy value: false, true, a hop count or a list of proxy addresses. */

@@ -29,7 +29,9 @@ export const ErrorCodes = {
   RATE_LIMITED: 'RATE_LIMITED',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  INTERNAL_ERROR: 'INTERNAL_ERROR'
+  INTERNAL_ERROR: 'INTERNAL_ERROR',
+  REAUTH_REQUIRED: 'REAUTH_REQUIRED',
+  PASSKEY_INVALID: 'PASSKEY_INVALID'
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes
@@ -75,6 +77,9 @@ export const SigningUnavailableError = define('SERVICE_UNAVAILABLE', 'Sign-in is
 export const NotFoundError = define('NOT_FOUND', '%s', 404)
 export const RateLimitedError = define('RATE_LIMITED', 'Too many requests; try again later', 429)
 export const CrossDeviceBusyError = define('RATE_LIMITED', 'Too many open sign-in requests for this address: approve or deny one from the email, or try again later', 429)
+export const ReauthRequiredError = define('REAUTH_REQUIRED', 'This action needs a recent sign-in: re-authenticate (POST /auth/reauthenticate) and try again', 403)
+export const PasskeyRejectedError = define('PASSKEY_INVALID', 'The passkey could not be registered: it is invalid, already registered, or its challenge is used or expired', 400)
+export const PasskeyInvalidError = define('PASSKEY_INVALID', 'The passkey was not accepted', 401)
 
 export function isAppError (error: unknown): error is InstanceType<AppErrorConstructor> & ErrorExtras {
   return error instanceof Error && [...appErrors].some((ctor) => error instanceof ctor)

@@ -15,7 +15,8 @@ const counterHelp = {
   latchkey_dependency_errors_total: 'Requests that failed because a dependency (redis, mongodb) could not answer',
   latchkey_redis_data_loss_total: 'Times a Redis shard was found to have lost its data (kind=lost) or gone back in time (kind=rolled-back); revocations re-applied from MongoDB',
   latchkey_revocations_drained_total: 'Revocations whose Redis write had failed, written later from the MongoDB journal',
-  latchkey_cross_device_waits_refused_total: 'Cross-device waits (SSE streams and long-polls) refused with 429 by a ceiling (ceiling=ip: CROSS_DEVICE_WAITS_PER_IP, instance: CROSS_DEVICE_WAITS_PER_INSTANCE)'
+  latchkey_cross_device_waits_refused_total: 'Cross-device waits (SSE streams and long-polls) refused with 429 by a ceiling (ceiling=ip: CROSS_DEVICE_WAITS_PER_IP, instance: CROSS_DEVICE_WAITS_PER_INSTANCE)',
+  latchkey_passkey_failures_total: 'Refused passkey sign-ins by reason (challenge, unknown, verification, counter: a possibly cloned authenticator, backup_eligible)'
 } as const
 
 /** The label names of each counter (Prometheus declares them with the family). */
@@ -28,7 +29,8 @@ const counterLabels: Record<CounterName, readonly string[]> = {
   latchkey_dependency_errors_total: ['dependency'],
   latchkey_redis_data_loss_total: ['shard', 'kind'],
   latchkey_revocations_drained_total: [],
-  latchkey_cross_device_waits_refused_total: ['ceiling']
+  latchkey_cross_device_waits_refused_total: ['ceiling'],
+  latchkey_passkey_failures_total: ['reason']
 }
 
 /** Gauges: a value read from the app when scraped (`gauge()` says where from). */

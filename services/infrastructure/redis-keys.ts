@@ -49,6 +49,11 @@ export const redisKeys = {
   crossDeviceOpen: (addressKey: string) => `${PREFIX}xdo{${addressKey}}`,
   /** Pub/sub channel (not a key) on which a cross-device request id is published when its state changes. */
   crossDeviceChannel: `${PREFIX}xd:events`,
+  /**
+   * A passkey ceremony's challenge (JSON: purpose, user for a registration), by the SHA-256 of the
+   * challenge, tagged by that hash; lives at most 5 minutes and is consumed once with GETDEL.
+   */
+  passkeyChallenge: (challengeHash: string) => `${PREFIX}pk{${challengeHash}}`,
   /** Bearer requests of one client (IP, IPv6 /64) in one minute, over every instance. */
   bearerHits: (client: string, window: number) => `${PREFIX}rb:${client}:${window}`,
   /**

@@ -1,6 +1,7 @@
 import type { Connection } from 'mongoose'
 import { createAuditEventModel } from './audit-event.js'
 import { mongoBudgetPlugin } from './mongo-budget-plugin.js'
+import { createPasskeyModel } from './passkey.js'
 import { createRefreshRotationModel } from './refresh-rotation.js'
 import { createRedisShardModel, createRevocationModel } from './revocation.js'
 import { createSessionModel } from './session.js'
@@ -26,7 +27,8 @@ export function createModels (connection: Connection) {
     Revocation: createRevocationModel(connection),
     RedisShard: createRedisShardModel(connection),
     SigningKey: createSigningKeyModel(connection),
-    AuditEvent: createAuditEventModel(connection)
+    AuditEvent: createAuditEventModel(connection),
+    Passkey: createPasskeyModel(connection)
   }
 }
 

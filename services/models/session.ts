@@ -14,7 +14,9 @@ const sessionSchema = new Schema({
   lastUsedAt: { type: Date, required: true },
   userAgent: { type: String, maxlength: 256 },
   ip: { type: String, maxlength: 64 },
-  method: { type: String, enum: ['magic-link', 'otp', 'password', 'cross-device'], required: true },
+  method: { type: String, enum: ['magic-link', 'otp', 'password', 'cross-device', 'passkey'], required: true },
+  /** When the person last proved who they are on this session (sign-in, re-authentication): the tokens' auth_time. */
+  authTime: { type: Date },
   revokedAt: { type: Date, default: null },
   revokeReason: { type: String, enum: ['logout', 'logout-all', 'reuse', 'user', 'deleted', null], default: null }
 }, { timestamps: { createdAt: true, updatedAt: false }, versionKey: false, strict: 'throw', read: 'primary' })

@@ -6,7 +6,9 @@ const userSchema = new Schema({
   /** argon2id PHC string; absent for passwordless-only accounts. */
   passwordHash: { type: String },
   /** Access tokens issued before this instant are dead (logout-all). Mirrors Redis `validAfter`. */
-  tokensValidAfter: { type: Date }
+  tokensValidAfter: { type: Date },
+  /** The WebAuthn user handle (32 random bytes, base64url): never the address or the database id. Set at the first passkey. */
+  passkeyHandle: { type: String }
 }, { timestamps: true, versionKey: false, strict: 'throw', read: 'primary' })
 
 export type UserFields = InferSchemaType<typeof userSchema>

@@ -19,6 +19,8 @@ export interface AccessClaims {
   jti: string
   iat: number
   exp: number
+  /** When the person last proved who they are (sign-in or re-authentication), Unix seconds. */
+  auth_time?: number
 }
 
 /** One revocation as a flow asks for it; the journal entry adds when, and for how long. */

@@ -1,5 +1,5 @@
 import { isValidObjectId, Types } from 'mongoose'
-import { NotFoundError, RefreshInvalidError, RefreshReusedError } from '../infrastructure/errors.js'
+import { NotFoundError, RefreshInvalidError, RefreshReusedError, TokenRevokedError } from '../infrastructure/errors.js'
 import type { Metrics } from '../infrastructure/metrics.js'
 import type { Models } from '../models/index.js'
 import type { SessionFields } from '../models/session.js'
@@ -38,8 +38,8 @@ export interface SessionView {
   current: boolean
 }
 
-/** Signs {sub, sid, jti} into an access JWT (iat and exp are added by the signer). */
-export type SignAccessToken = (claims: Pick<AccessClaims, 'sub' | 'sid' | 'jti'>) => string
+/** Signs {sub, sid, jti, auth_time} into an access JWT (iat and exp are added by the signer). */
+export type SignAccessToken = (claims: Pick<AccessClaims, 'sub' | 'sid' | 'jti' | 'auth_time'>) => string
 
 const GRACE_PURPOSE = 'latchkey refresh grace pair'
 const isDuplicateKey = (error: unknown): boolean => (error as { code?: number }).code === 11000
@@ -65,8 +65,9 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
 }) {
   const { Session, RefreshRotation, User } = models
 
-  const mintAccessToken = (userId: string, sessionId: string): string =>
-    signAccessToken({ sub: userId, sid: sessionId, jti: randomToken(12) })
+  /** `authTime`: the session's last sign-in or re-authentication (ms); the token carries it as auth_time (s). */
+  const mintAccessToken = (userId: string, sessionId: string, authTime: number): string =>
+    signAccessToken({ sub: userId, sid: sessionId, jti: randomToken(12), auth_time: Math.floor(authTime / 1000) })
 
   const clientFields = (client: ClientInfo) => ({
     userAgent: client.userAgent?.slice(0, 256),
@@ -116,11 +117,12 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
       refreshHash: hashToken(refreshToken),
       expiresAt: new Date(now + refreshTokenTtl * 1000),
       lastUsedAt: new Date(now),
+      authTime: new Date(now),
       method,
       ...clientFields(client)
     })
     const sessionId = session._id.toString()
-    return { accessToken: mintAccessToken(userId, sessionId), refreshToken, expiresIn: accessTokenTtl, sessionId }
+    return { accessToken: mintAccessToken(userId, sessionId, now), refreshToken, expiresIn: accessTokenTtl, sessionId }
   }
 
   return {
@@ -166,7 +168,8 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
       if (await User.exists({ _id: session.userId }) === null) throw new RefreshInvalidError()
 
       const next: TokenPair = {
-        accessToken: mintAccessToken(session.userId.toString(), session._id.toString()),
+        // A refresh keeps the session's auth_time (sessions from before auth_time existed: their start).
+        accessToken: mintAccessToken(session.userId.toString(), session._id.toString(), (session.authTime ?? session.createdAt).getTime()),
         refreshToken: randomToken(),
         expiresIn: accessTokenTtl
       }
@@ -195,6 +198,24 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
       const after = await Session.findById(session._id, { revokedAt: 1 }).lean()
       if (after === null || after.revokedAt != null) throw new RefreshInvalidError()
       return next
+    },
+
+    /**
+     * Re-authentication (SPEC "Recent sign-in"): the SAME session gets a fresh auth_time and a new
+     * token pair; no session is created. The session's refresh token is replaced (the old one is
+     * dead from here on), so a pair with the old auth_time cannot be refreshed into a new one
+     * without this proof. A revoked or ended session → TOKEN_REVOKED.
+     */
+    async reauthenticate (claims: Pick<AccessClaims, 'sub' | 'sid'>, client: ClientInfo): Promise<TokenPair> {
+      if (!isValidObjectId(claims.sid)) throw new TokenRevokedError()
+      const refreshToken = randomToken()
+      const now = clock.now()
+      const { matchedCount } = await Session.updateOne(
+        { _id: claims.sid, userId: claims.sub, revokedAt: null, expiresAt: { $gt: new Date(now) } },
+        { $set: { authTime: new Date(now), refreshHash: hashToken(refreshToken), lastUsedAt: new Date(now), ...clientFields(client) } }
+      )
+      if (matchedCount === 0) throw new TokenRevokedError()
+      return { accessToken: mintAccessToken(claims.sub, claims.sid, now), refreshToken, expiresIn: accessTokenTtl }
     },
 
     /** Logout: the session dies (journal, MongoDB, then Redis: services/sessions/revocation.ts), and the token's jti is blacklisted. */

@@ -21,7 +21,7 @@ export const hs256Kid = (secret: string): string =>
 
 const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string, unknown> & AccessClaims =>
   typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.jti === 'string' &&
-  Number.isInteger(claims.iat) && Number.isInteger(claims.exp)
+  Number.isInteger(claims.iat) && Number.isInteger(claims.exp) && (claims.auth_time === undefined || Number.isInteger(claims.auth_time))
 
 /** RFC 7517 key set. */
 export interface Jwks {
@@ -108,13 +108,13 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
     algorithm,
 
     /**
-     * Signs {sub, sid, jti} with the key that signs now (iat and exp added, kid in the header);
-     * 503 SERVICE_UNAVAILABLE when that key's private part could not be opened.
+     * Signs {sub, sid, jti, auth_time} with the key that signs now (iat and exp added, kid in the
+     * header); 503 SERVICE_UNAVAILABLE when that key's private part could not be opened.
      */
-    sign (claims: Pick<AccessClaims, 'sub' | 'sid' | 'jti'>): string {
+    sign (claims: Pick<AccessClaims, 'sub' | 'sid' | 'jti' | 'auth_time'>): string {
       const signer = signingEntry(clock.now())
       if (signer?.sign === undefined) throw withExtras(new SigningUnavailableError(), { retryAfter: 1 })
-      return signer.sign({ sub: claims.sub, sid: claims.sid, jti: claims.jti })
+      return signer.sign({ sub: claims.sub, sid: claims.sid, jti: claims.jti, ...(claims.auth_time === undefined ? {} : { auth_time: claims.auth_time }) })
     },
 
     /** Null when the key that signs now can sign; otherwise one line saying why not (for /ready and the log). */

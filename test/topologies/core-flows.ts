@@ -5,6 +5,7 @@ import { mongoCommandsDuring, redisCommandsDuring } from '../counters.js'
 import { approvalTokenFrom, askCrossDevice, asksToTypeNumber, secretHeader } from '../cross-device.js'
 import { bearer, buildApp, codeFrom, json, signUp, testConfig, tokenFrom, uniqueEmail, type SignedInUser, type Stack } from '../helper.js'
 import { browser, csrfOf } from '../routes/pages/page-client.js'
+import { createSoftAuthenticator } from '../passkeys/soft-authenticator.js'
 
 /** A clock both instances share, that a test can move forward (the refresh grace window). */
 export function sharedClock () {
@@ -129,6 +130,22 @@ export async function coreFlows (t: Test, stack: Stack, redisUrl: string, comman
     t.equal(outcome.statusCode, 200)
     t.match(json(outcome), { status: 'approved', user: { id: user.id }, accessToken: String, refreshToken: String })
     t.equal((await me(two, json(outcome).accessToken)).statusCode, 200, 'the desktop\'s new token works on the other instance')
+  })
+
+  await t.test('passkey: added on one instance; its challenge issued on the other and used once over both', async (t) => {
+    const user = await signUp(one, stack)
+    const device = createSoftAuthenticator({ origin: 'http://latchkey.test', rpId: 'latchkey.test' })
+    const options = json(await two.inject({ method: 'POST', url: '/auth/passkeys/register/options', headers: bearer(user.accessToken) }))
+    const added = await one.inject({ method: 'POST', url: '/auth/passkeys/register', headers: bearer(user.accessToken), payload: { credential: device.register(options) } })
+    t.equal(added.statusCode, 201, 'the registration challenge from two is consumed on one')
+    const request = json(await one.inject({ method: 'POST', url: '/auth/passkeys/login/options', payload: {} }))
+    const credential = device.assert(request)
+    const raced = await Promise.all(Array.from({ length: 20 }, async (_, i) =>
+      await (i % 2 === 0 ? two : one).inject({ method: 'POST', url: '/auth/passkeys/login', payload: { credential } })))
+    const won = raced.filter((response) => response.statusCode === 200)
+    t.equal(won.length, 1, 'one of 20 parallel sign-ins succeeds')
+    t.ok(raced.every((response) => response.statusCode === 200 || json(response).code === 'PASSKEY_INVALID'), 'the others are PASSKEY_INVALID')
+    t.equal(json(await me(one, json(won[0]!).accessToken)).id, user.user.id, 'the passkey\'s token works on either instance')
   })
 
   await t.test('a cached Bearer request: one Redis command, no MongoDB query', async (t) => {

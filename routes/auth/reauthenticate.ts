@@ -43,7 +43,7 @@ const reauthenticateRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/reauthenticate', {
     ...bearerOnly(fastify),
     schema: {
-      operationId: 'reauthenticate',
+      operationId: 'reauthenticateSession',
       tags,
       security: BearerSecurity,
       summary: 'Re-authenticate: a fresh auth_time for this session',

@@ -150,8 +150,9 @@ const passkeyPages: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/account/passkeys/rename', {
     attachValidation: true,
     schema: {
-      operationId: 'renamePasskeyForm',
       tags,
+      operationId: 'submitRenamePasskeyForm',
+      security: [{ pageSession: [] }],
       summary: 'Account page form: rename a passkey',
       description: 'Form fields csrf, id, name. Renames one of your passkeys (as PATCH /auth/passkeys/:id) and goes back to the account page (303).',
       body: Type.Object({ csrf: Csrf, id: Field(1400), name: Field(200) }, { additionalProperties: false }),
@@ -175,8 +176,9 @@ const passkeyPages: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/account/passkeys/delete', {
     attachValidation: true,
     schema: {
-      operationId: 'deletePasskeyForm',
       tags,
+      operationId: 'submitDeletePasskeyForm',
+      security: [{ pageSession: [] }],
       summary: 'Account page form: delete a passkey',
       description: 'Form fields csrf, id. Deletes one of your passkeys (as DELETE /auth/passkeys/:id). Needs a recent sign-in: an old ' +
         'one goes to the re-authentication page first (303), then back to the account page to press Delete again.',

@@ -31,6 +31,8 @@ const reauthenticatePages: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'showReauthenticatePage',
+      security: [{ pageSession: [] }],
       summary: 'Confirm it\'s you (re-authentication page)',
       description: 'Shown when a sensitive step (deleting the account, changing passkeys) needs a sign-in more recent than ' +
         'RECENT_AUTH_WINDOW: email a code and type it, or use a passkey. The same session gets a fresh auth_time.',
@@ -48,6 +50,8 @@ const reauthenticatePages: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitReauthenticateCodeRequestForm',
+      security: [{ pageSession: [] }],
       summary: 'Re-authentication page form: email me a code',
       description: 'Form fields csrf, next. Emails the signed-in person a code (as POST /auth/reauthenticate/code) and shows the code form (303).',
       body: Type.Object({ csrf: Csrf, next: Field(16) }, { additionalProperties: false }),
@@ -76,6 +80,8 @@ const reauthenticatePages: FastifyPluginAsyncTypebox = async (fastify) => {
     attachValidation: true,
     schema: {
       tags,
+      operationId: 'submitReauthenticateCodeForm',
+      security: [{ pageSession: [] }],
       summary: 'Re-authentication page form: confirm with the code',
       description: 'Form fields csrf, next, code. A right code renews this session\'s auth_time (as POST /auth/reauthenticate): the ' +
         'cookies get the new pair and the browser goes on to what it was doing (303). A wrong code shows the page again.',

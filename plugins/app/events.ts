@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { describeSmtpFailure } from '../../services/email/mailer.js'
 import { withMongoBudget } from '../../services/infrastructure/mongo-budget.js'
 import { createNewDeviceNotifier, type NewDeviceNotifier } from '../../services/events/new-device.js'
 import { createOutbox, type Outbox } from '../../services/events/outbox.js'
@@ -51,7 +52,7 @@ export default fp(async function eventsPlugin (fastify, opts: EventsOptions) {
     models,
     clock,
     onConfirmed: config.NOTIFY_NEW_DEVICE
-      ? async (events) => await notifier.notify(events).catch((error: Error) => { fastify.log.warn({ reason: String(error.message).slice(0, 200) }, 'new-device email failed') })
+      ? async (events) => await notifier.notify(events).catch((error: unknown) => { fastify.log.warn({ reason: describeSmtpFailure(error) }, 'new-device email failed') })
       : undefined
   })
   const webhooks = createWebhooks({

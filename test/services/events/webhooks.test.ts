@@ -270,3 +270,12 @@ t.test('SSRF at delivery: a name resolving to 10.x is refused before any connect
   t.same(redirected, { kind: 'answered', status: 302 })
   t.equal(hook.received.length, 2, 'one request, no follow-up')
 })
+
+t.test('in the background, with no pass driven by hand: a sign-up reaches the endpoint', async (t) => {
+  const hook = await receiver(t)
+  const secret = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`
+  const app = await buildApp(t, stack, { ...base, WEBHOOK_URL: hook.url, WEBHOOK_SECRET: secret }, { events: { intervalMs: 50 } })
+  await signUp(app, stack)
+  const count = await pollUntil(async () => hook.received.length, (received) => received >= 2, { timeoutMs: 10_000 })
+  t.equal(count, 2, 'user.created and session.created delivered by the background passes')
+})

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { duplicateClient, type RedisClient } from '../../services/infrastructure/redis-client.js'
 import { redisKeys } from '../../services/infrastructure/redis-keys.js'
+import { userCreatingEvent } from '../../services/events/session-events.js'
 import { createCrossDeviceService } from '../../services/links/cross-device.js'
 import { createCrossDeviceEvents, type CrossDeviceEventsOptions } from '../../services/links/cross-device-events.js'
 
@@ -54,7 +55,8 @@ export default fp(async function crossDevicePlugin (fastify, opts: CrossDeviceOp
     appUrl: config.APP_URL,
     ttlSeconds: config.MAGIC_LINK_TTL,
     clock,
-    metrics
+    metrics,
+    userCreating: userCreatingEvent(fastify.auditLog)
   })
 
   fastify.decorate('crossDevice', service)

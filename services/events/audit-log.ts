@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Clock } from '../infrastructure/clock.js'
 import { mongoSignal } from '../infrastructure/mongo-budget.js'
 import { insertOne } from '../models/insert.js'
+import { isDuplicateOnly } from './outbox.js'
 import type { Models } from '../models/index.js'
 import type { AuditEvent, EventInput, EventType } from './event-types.js'
 
@@ -98,11 +99,13 @@ export function createAuditLog ({ models, clock }: { models: Models, clock: Cloc
      * leaves an event exactly when its action committed.
      */
     async prepare (events: PreparedEvent[]): Promise<void> {
-      const timestamp = new Date(clock.now())
-      await models.AuditEvent.insertMany(events.map((event) => ({
-        _id: event.id ?? newEventId(timestamp.getTime()),
+      const now = clock.now()
+      // Events prepared together are a millisecond apart, in the order given (user.created before
+      // its session.created, whatever their ids).
+      await models.AuditEvent.insertMany(events.map((event, i) => ({
+        _id: event.id ?? newEventId(now + i),
         type: event.type,
-        timestamp,
+        timestamp: new Date(now + i),
         userId: event.userId,
         sessionId: event.sessionId,
         ip: event.ip,
@@ -110,7 +113,10 @@ export function createAuditLog ({ models, clock }: { models: Models, clock: Cloc
         data: event.data ?? {},
         pending: true,
         requires: event.requires
-      })), mongoOptions())
+      })), { ...mongoOptions(), ordered: false }).catch((error: unknown) => {
+        // An event prepared under a fixed id (user.created of a retried sign-up) is there already.
+        if (!isDuplicateOnly(error)) throw error
+      })
     },
 
     async list (query: EventQuery): Promise<{ events: AuditEvent[], next: string | null }> {

@@ -29,7 +29,7 @@ const REASONS: Record<string, SessionRevokeReason> = {
 export const derivedEventId = (entryId: string, part: string): string =>
   `evt_${createHash('sha256').update(`${entryId}:${part}`).digest('hex').slice(0, 32)}`
 
-const isDuplicateOnly = (error: unknown): boolean => {
+export const isDuplicateOnly = (error: unknown): boolean => {
   const { code, writeErrors } = error as { code?: number, writeErrors?: Array<{ code?: number, err?: { code?: number } }> }
   if (Array.isArray(writeErrors) && writeErrors.length > 0) return writeErrors.every((entry) => (entry.code ?? entry.err?.code) === 11000)
   return code === 11000

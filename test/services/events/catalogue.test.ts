@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
+import { approvalTokenFrom, askCrossDevice, secretHeader } from '../../cross-device.js'
 import { bearer, buildApp, codeFrom, json, signUp, startStack, tokenFrom, uniqueEmail, type Stack } from '../../helper.js'
+import { browser as pageBrowser, csrfOf } from '../../routes/pages/page-client.js'
 
 /**
  * The event catalogue from the existing flows (SPEC "Events", issue 21 item 1): each flow's events,
@@ -126,4 +128,21 @@ t.test('no token, code or webhook secret in any log line, at trace level, throug
   for (const value of [first.accessToken, first.refreshToken, second.accessToken, second.refreshToken, code, secret, secret.slice(6)]) {
     t.notOk(log.includes(value), 'not in the log')
   }
+})
+
+t.test('a cross-device sign-up: user.created once (prepared before the account, under the account\'s id) and session.created with method cross_device', async (t) => {
+  const app = await buildApp(t, stack, relaxed, { events: { background: false } })
+  const email = uniqueEmail('xd.events')
+  const ticket = await askCrossDevice(app, email, browser)
+  const token = approvalTokenFrom(await stack.smtp.waitForMail(email))
+  const person = pageBrowser(app)
+  const page = await person.request({ method: 'GET', url: `/auth/magic-link/approve?token=${token}` })
+  const approved = await person.submit('/auth/magic-link/approve', { csrf: csrfOf(page.body), token, choice: String(ticket.matchNumber), name: 'Ada Cross' })
+  t.equal(approved.statusCode, 200)
+  const claimed = json(await app.inject({ method: 'GET', url: `/auth/magic-link/requests/${ticket.requestId}/outcome?wait=0`, headers: secretHeader(ticket.deviceSecret) }))
+  t.equal(claimed.status, 'approved')
+  const events = await eventsOf(app, claimed.user.id as string)
+  t.same(events.map((event) => event.type).sort(), ['session.created', 'user.created'])
+  t.match(events.find((event) => event.type === 'user.created'), { data: { email, name: 'Ada Cross' } })
+  t.match(events.find((event) => event.type === 'session.created'), { data: { method: 'cross_device' } })
 })

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
+import { keySchedule } from '../../../services/tokens/key-schedule.js'
+import { createSigningKeyStore } from '../../../services/tokens/signing-keys.js'
 import { approvalTokenFrom, askCrossDevice, secretHeader } from '../../cross-device.js'
 import { bearer, buildApp, codeFrom, json, signUp, startStack, tokenFrom, uniqueEmail, type Stack } from '../../helper.js'
 import { browser as pageBrowser, csrfOf } from '../../routes/pages/page-client.js'
@@ -145,4 +147,16 @@ t.test('a cross-device sign-up: user.created once (prepared before the account, 
   t.same(events.map((event) => event.type).sort(), ['session.created', 'user.created'])
   t.match(events.find((event) => event.type === 'user.created'), { data: { email, name: 'Ada Cross' } })
   t.match(events.find((event) => event.type === 'session.created'), { data: { method: 'cross_device' } })
+})
+
+t.test('signing_key.rotated for each new asymmetric key after the first, once however often it is written', async (t) => {
+  const app = await buildApp(t, stack, { ...relaxed, JWT_ALGORITHM: 'EdDSA' }, { events: { background: false } })
+  t.equal((await app.auditLog.list({ type: 'signing_key.rotated', limit: 5 })).events.length, 0, 'the first key is no rotation')
+  const store = createSigningKeyStore({
+    models: app.mongo.models, algorithm: 'EdDSA', sealingSecret: app.config.JWT_SECRET, rotationSeconds: app.config.JWT_KEY_ROTATION, schedule: keySchedule(app.config), clock: { now: Date.now }
+  })
+  const rotated = await store.rotate()
+  const events = (await app.auditLog.list({ type: 'signing_key.rotated', limit: 5 })).events
+  t.match(events, [{ data: { kid: rotated.kid, generation: 2 } }])
+  t.notOk(JSON.stringify(events).includes('PRIVATE'), 'no key material')
 })

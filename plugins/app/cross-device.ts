@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { duplicateClient, type RedisClient } from '../../services/infrastructure/redis-client.js'
 import { redisKeys } from '../../services/infrastructure/redis-keys.js'
+import { userCreatingEvent } from '../../services/events/session-events.js'
 import { createCrossDeviceService } from '../../services/links/cross-device.js'
 import { createCrossDeviceEvents, type CrossDeviceEventsOptions } from '../../services/links/cross-device-events.js'
 import { createWaitCeilings } from '../../services/links/cross-device-waits.js'
@@ -58,7 +59,8 @@ export default fp(async function crossDevicePlugin (fastify, opts: CrossDeviceOp
     ttlSeconds: config.MAGIC_LINK_TTL,
     openPerAddress: config.CROSS_DEVICE_OPEN_PER_ADDRESS,
     clock,
-    metrics
+    metrics,
+    userCreating: userCreatingEvent(fastify.auditLog)
   })
 
   fastify.decorate('crossDevice', service)

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import account from './account.js'
+import activity from './activity.js'
 import crossDevice from './cross-device.js'
 import introspect from './introspect.js'
 import magicLink from './magic-link.js'
@@ -25,6 +26,7 @@ const authRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(introspect)
   await fastify.register(reauthenticate)
   await fastify.register(passkeys)
+  await fastify.register(activity)
 }
 
 export default authRoutes

@@ -70,7 +70,7 @@ const reauthenticateRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       await fastify.passkeys.confirmOwner(claims.sub, credential as AuthenticationResponseJSON)
       return await fastify.sessions.reauthenticate(claims, clientInfo(request))
     }
-    return await fastify.otp.confirmCode(request.account!.email, code!, async () => await fastify.sessions.reauthenticate(claims, clientInfo(request)))
+    return await fastify.otp.confirmCode(request.account!.email, code!, clientInfo(request), async () => await fastify.sessions.reauthenticate(claims, clientInfo(request)))
   })
 }
 

@@ -68,8 +68,10 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   async function showAccount (request: FastifyRequest, reply: FastifyReply, session: PageSession, status: number, extra: { info?: string, nameError?: string, name?: string } = {}) {
     const [sessions, passkeys] = await Promise.all([fastify.sessions.listSessions(session.claims.sub, session.claims.sid), fastify.passkeys.listPasskeys(session.claims.sub)])
+    await fastify.outbox.settleUser(session.claims.sub)
+    const { events: activity } = await fastify.auditLog.list({ userId: session.claims.sub, limit: 10 })
     const csrf = fastify.pageCsrf(request, reply, session.claims.sid)
-    const html = accountPage({ csrf, account: session.account, sessions, now: fastify.clock.now(), passkeys: passkeysSection({ passkeys, csrf, now: fastify.clock.now() }), ...extra })
+    const html = accountPage({ csrf, account: session.account, sessions, now: fastify.clock.now(), passkeys: passkeysSection({ passkeys, csrf, now: fastify.clock.now() }), activity, ...extra })
     return await sendHtml(reply, status, html)
   }
 

@@ -7,6 +7,7 @@ import crossDevice from './cross-device.js'
 import magicLinkForms from './magic-link.js'
 import passkeys from './passkeys.js'
 import reauthenticate from './reauthenticate.js'
+import signOutSession from './sign-out-session.js'
 import start from './start.js'
 
 /**
@@ -27,6 +28,7 @@ const pageRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(crossDevice)
   await fastify.register(passkeys)
   await fastify.register(reauthenticate)
+  await fastify.register(signOutSession)
 }
 
 export default pageRoutes

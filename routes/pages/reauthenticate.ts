@@ -105,7 +105,7 @@ const reauthenticatePages: FastifyPluginAsyncTypebox = async (fastify) => {
     const code = (body.code ?? '').trim()
     if (!/^[0-9]{6}$/.test(code)) return await again(400, 'The code is the six digits from the email.')
     try {
-      const pair = await fastify.otp.confirmCode(session.account.email, code, async () => await fastify.sessions.reauthenticate(session.claims, clientInfo(request)))
+      const pair = await fastify.otp.confirmCode(session.account.email, code, clientInfo(request), async () => await fastify.sessions.reauthenticate(session.claims, clientInfo(request)))
       setSessionCookies(reply, pair)
       return await reply.redirect(REAUTH_NEXT[next], 303)
     } catch (error) {

@@ -110,7 +110,7 @@ export const defaultName = (email: string): string => (email.split('@')[0] ?? em
  * are ever evaluated per code, and at most OTP_ADDRESS_BUDGET per address per hour across resends.
  * Requests never look the address up, so known and unknown addresses are treated identically.
  */
-export function createOtpService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, codeKey, ttlSeconds, maxAttempts, addressBudget, clock, metrics }: {
+export function createOtpService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, codeKey, ttlSeconds, maxAttempts, addressBudget, clock, metrics, onLocked }: {
   redis: RedisClient
   users: UserService
   sessions: SessionService
@@ -125,6 +125,8 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
   addressBudget: number
   clock: Clock
   metrics: Metrics
+  /** Told when a wrong guess used the code's last attempt (services/events records otp.locked). */
+  onLocked?: (email: string, client: ClientInfo) => Promise<void>
 }) {
   /** The code's HMAC, bound to the address so equal codes of two addresses never look alike. */
   const codeHmac = (address: string, code: string): string => hmac(codeKey, `${address}\u0000${code}`)
@@ -155,7 +157,7 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
    * runs `then` (a sign-in, or a re-authentication). If `then` fails for a dependency, the code lives
    * again for the rest of its life.
    */
-  async function useCode<T> (email: string, code: string, then: () => Promise<T>): Promise<T> {
+  async function useCode<T> (email: string, code: string, client: ClientInfo, then: () => Promise<T>): Promise<T> {
     const address = addressKey(email)
     const key = redisKeys.otp(address)
     const budgetKey = redisKeys.otpFailures(address)
@@ -169,7 +171,11 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
       if (outcome !== 'wait') metrics.inc('latchkey_otp_failures_total', { reason })
       if (outcome === 'invalid') throw withExtras(new OtpInvalidError(), { body: { attemptsRemaining: Number(rest[0]) } })
       if (outcome === 'expired') throw new OtpExpiredError()
-      if (outcome === 'locked') throw new OtpLockedError()
+      if (outcome === 'locked') {
+        // otp.locked: recorded after the lock; a failure to record does not change the answer.
+        await onLocked?.(email, client).catch(() => {})
+        throw new OtpLockedError()
+      }
       // Backing off, or the hour's budget spent: a new code does not help, waiting does.
       throw withExtras(Object.assign(new OtpLockedError(), { message: OTP_WAIT_MESSAGE }), { retryAfter: retryAfter(rest[0]) })
     }
@@ -190,8 +196,8 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
      * Re-authentication with an emailed code (POST /auth/reauthenticate): the same code, rules and
      * budget as a sign-in code; a right code runs `then` instead of starting a session.
      */
-    async confirmCode<T> (email: string, code: string, then: () => Promise<T>): Promise<T> {
-      return await useCode(email, code, then)
+    async confirmCode<T> (email: string, code: string, client: ClientInfo, then: () => Promise<T>): Promise<T> {
+      return await useCode(email, code, client, then)
     },
 
     /** Emails a fresh code, replacing any live one. On a failed send no code is left behind. */
@@ -215,7 +221,7 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
     async verifyCode (email: string, code: string, fields: { name?: string | undefined }, client: ClientInfo): Promise<SignedIn & { created: boolean }> {
       // The sign-in is the last step (for a new address, the account's insert after its session):
       // nothing can fail after someone is signed in, so the code is never put back once it signed anyone in.
-      return await useCode(email, code, async () => {
+      return await useCode(email, code, client, async () => {
         const { user, created: isNew, pair } = await signIn(email, fields.name, client)
         return { user: toPublicUser(user), ...pair, created: isNew }
       })

@@ -16,7 +16,10 @@ const counterHelp = {
   latchkey_redis_data_loss_total: 'Times a Redis shard was found to have lost its data (kind=lost) or gone back in time (kind=rolled-back); revocations re-applied from MongoDB',
   latchkey_revocations_drained_total: 'Revocations whose Redis write had failed, written later from the MongoDB journal',
   latchkey_cross_device_waits_refused_total: 'Cross-device waits (SSE streams and long-polls) refused with 429 by a ceiling (ceiling=ip: CROSS_DEVICE_WAITS_PER_IP, instance: CROSS_DEVICE_WAITS_PER_INSTANCE)',
-  latchkey_passkey_failures_total: 'Refused passkey sign-ins by reason (challenge, unknown, verification, counter: a possibly cloned authenticator, backup_eligible)'
+  latchkey_passkey_failures_total: 'Refused passkey sign-ins by reason (challenge, unknown, verification, counter: a possibly cloned authenticator, backup_eligible)',
+  latchkey_events_total: 'Audit events published (committed, fanned out to the webhooks) by type',
+  latchkey_webhook_deliveries_total: 'Webhook delivery attempts by outcome (delivered, http_error, timeout, network_error, blocked)',
+  latchkey_webhook_endpoints_disabled_total: 'Webhook endpoints disabled after failing for five days'
 } as const
 
 /** The label names of each counter (Prometheus declares them with the family). */
@@ -30,12 +33,17 @@ const counterLabels: Record<CounterName, readonly string[]> = {
   latchkey_redis_data_loss_total: ['shard', 'kind'],
   latchkey_revocations_drained_total: [],
   latchkey_cross_device_waits_refused_total: ['ceiling'],
-  latchkey_passkey_failures_total: ['reason']
+  latchkey_passkey_failures_total: ['reason'],
+  latchkey_events_total: ['type'],
+  latchkey_webhook_deliveries_total: ['outcome'],
+  latchkey_webhook_endpoints_disabled_total: []
 }
 
 /** Gauges: a value read from the app when scraped (`gauge()` says where from). */
 const gaugeHelp = {
-  latchkey_cross_device_waits: 'Open cross-device waits (SSE streams and long-polls) on this instance'
+  latchkey_cross_device_waits: 'Open cross-device waits (SSE streams and long-polls) on this instance',
+  latchkey_webhook_pending_deliveries: 'Webhook deliveries not yet delivered or given up',
+  latchkey_webhook_oldest_pending_seconds: 'Age of the oldest pending webhook delivery (0 when none)'
 } as const
 export type GaugeName = keyof typeof gaugeHelp
 
@@ -88,10 +96,20 @@ export function createMetrics () {
       return { inc: () => { child.inc() } }
     },
 
-    /** Declares a gauge whose value `read` gives each time the metrics are scraped (once per name). */
-    gauge (name: GaugeName, read: () => number): void {
+    /**
+     * Declares a gauge whose value `read` gives each time the metrics are scraped (once per name);
+     * `read` may be async (e.g. a count in MongoDB), and a failed read leaves the last value.
+     */
+    gauge (name: GaugeName, read: () => number | Promise<number>): void {
       // eslint-disable-next-line no-new -- registered in the registry; prom-client calls collect() on each scrape
-      new Gauge({ name, help: gaugeHelp[name], registers: [registry], collect () { this.set(read()) } })
+      new Gauge({
+        name,
+        help: gaugeHelp[name],
+        registers: [registry],
+        async collect () {
+          try { this.set(await read()) } catch { /* the dependency is down: the last value stays */ }
+        }
+      })
     },
 
     observe (name: HistogramName, seconds: number, labels?: Labels): void {

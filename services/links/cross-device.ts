@@ -166,7 +166,7 @@ export const matchNumber = (): number => randomInt(0, MATCH_NUMBERS)
  * device secret and the link token, and every transition is one Lua script on that one key: a
  * request is decided at most once and claimed at most once, whatever races for it.
  */
-export function createCrossDeviceService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, appUrl, ttlSeconds, openPerAddress = 3, clock, metrics }: {
+export function createCrossDeviceService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, appUrl, ttlSeconds, openPerAddress = 3, clock, metrics, userCreating }: {
   redis: RedisClient
   users: UserService
   sessions: SessionService
@@ -180,6 +180,8 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
   openPerAddress?: number
   clock: Clock
   metrics: Metrics
+  /** Told before an account is created (services/events writes its user.created there, pending). */
+  userCreating?: (userId: string) => Promise<void>
 }) {
   const approveUrl = `${appUrl.replace(/\/+$/, '')}/auth/magic-link/approve`
   const channel = redisKeys.crossDeviceChannel
@@ -197,6 +199,7 @@ export function createCrossDeviceService ({ redis, users, sessions, mailer, thro
   async function createReservedAccount (record: Record<string, string>, name: string | undefined): Promise<void> {
     if (name === undefined || name.trim() === '') throw new ValidationFailedError('name is required to create the account')
     const userId = record.u!
+    await userCreating?.(userId)
     try {
       await users.createUser({ _id: userId, email: record.e!, name: name.trim() })
     } catch (error) {

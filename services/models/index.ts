@@ -8,6 +8,7 @@ import { createSessionModel } from './session.js'
 import { createSigningKeyModel } from './signing-key.js'
 import { createTodoModel } from './todo.js'
 import { createUserModel } from './user.js'
+import { createWebhookAttemptModel, createWebhookDeliveryModel, createWebhookEndpointModel } from './webhook.js'
 
 /**
  * The models. User, Session and RefreshRotation decide revocation and refresh rotation, and the
@@ -28,7 +29,10 @@ export function createModels (connection: Connection) {
     RedisShard: createRedisShardModel(connection),
     SigningKey: createSigningKeyModel(connection),
     AuditEvent: createAuditEventModel(connection),
-    Passkey: createPasskeyModel(connection)
+    Passkey: createPasskeyModel(connection),
+    WebhookEndpoint: createWebhookEndpointModel(connection),
+    WebhookDelivery: createWebhookDeliveryModel(connection),
+    WebhookAttempt: createWebhookAttemptModel(connection)
   }
 }
 

@@ -54,7 +54,8 @@ export default fp(async function swaggerPlugin (fastify) {
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          introspectionSecret: { type: 'http', scheme: 'bearer', description: 'INTROSPECTION_SECRET' }
+          introspectionSecret: { type: 'http', scheme: 'bearer', description: 'INTROSPECTION_SECRET' },
+          ...(fastify.config.ADMIN_API_KEYS !== undefined && { adminKey: { type: 'http', scheme: 'bearer', description: 'One of ADMIN_API_KEYS' } })
         }
       },
       tags: [
@@ -67,7 +68,8 @@ export default fp(async function swaggerPlugin (fastify) {
         { name: 'pages', description: 'Built-in server-rendered pages (HTML forms with CSRF tokens)' },
         { name: 'keys', description: 'For other services: public keys (JWKS) and token introspection' },
         { name: 'operations', description: 'Health, readiness, metrics' },
-        { name: 'development', description: 'Only in development mode' }
+        { name: 'development', description: 'Only in development mode' },
+        ...(fastify.config.ADMIN_API_KEYS !== undefined ? [{ name: 'admin', description: 'Admin API (ADMIN_API_KEYS): users, audit log, webhooks' }] : [])
       ]
     }
   })

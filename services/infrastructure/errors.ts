@@ -28,7 +28,9 @@ export const ErrorCodes = {
   RATE_LIMITED: 'RATE_LIMITED',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  INTERNAL_ERROR: 'INTERNAL_ERROR'
+  INTERNAL_ERROR: 'INTERNAL_ERROR',
+  ADMIN_KEY_INVALID: 'ADMIN_KEY_INVALID',
+  ACCOUNT_DISABLED: 'ACCOUNT_DISABLED'
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes
@@ -70,6 +72,11 @@ export const EmailUnavailableError = define('EMAIL_UNAVAILABLE', 'Email could no
 export const ServiceUnavailableError = define('SERVICE_UNAVAILABLE', 'A backing service is unavailable; try again shortly', 503)
 export const NotFoundError = define('NOT_FOUND', '%s', 404)
 export const RateLimitedError = define('RATE_LIMITED', 'Too many requests; try again later', 429)
+export const AdminKeyInvalidError = define('ADMIN_KEY_INVALID', 'Authorization: Bearer <admin API key> is required', 401)
+/** A token of a disabled account (access token on any request). */
+export const AccountDisabledError = define('ACCOUNT_DISABLED', 'This account is disabled', 401)
+/** A sign-in (link, code, password, passkey) that proved who it is, into a disabled account. */
+export const AccountDisabledSignInError = define('ACCOUNT_DISABLED', 'This account is disabled; contact support', 403)
 
 export function isAppError (error: unknown): error is InstanceType<AppErrorConstructor> & ErrorExtras {
   return error instanceof Error && [...appErrors].some((ctor) => error instanceof ctor)

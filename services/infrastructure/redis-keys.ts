@@ -34,6 +34,11 @@ export const redisKeys = {
   validAfter: (userId: string) => `${PREFIX}v${userTag(userId)}${userId}`,
   /** Present while a revoked session may still have live access tokens. */
   revokedSession: (userId: string, sessionId: string) => `${PREFIX}s${userTag(userId)}${sessionId}`,
+  /**
+   * Unix seconds: the user's account was disabled at that second (services/admin). Read by the same
+   * MGET: a token it covers that the revocation keys refuse is refused as ACCOUNT_DISABLED.
+   */
+  disabledAt: (userId: string) => `${PREFIX}d${userTag(userId)}${userId}`,
   /** Blacklisted access-token jti, kept for the token's remaining lifetime. */
   revokedToken: (userId: string, jti: string) => `${PREFIX}b${userTag(userId)}${jti}`,
   /**
@@ -44,6 +49,8 @@ export const redisKeys = {
   crossDeviceRequest: (requestId: string) => `${PREFIX}xd{${requestId}}`,
   /** Pub/sub channel (not a key) on which a cross-device request id is published when its state changes. */
   crossDeviceChannel: `${PREFIX}xd:events`,
+  /** Admin API requests of one client (IP, IPv6 /64): a @fastify/rate-limit key under `rateLimitPrefix`. */
+  adminHits: (client: string) => `admin:${client}`,
   /** Bearer requests of one client (IP, IPv6 /64) in one minute, over every instance. */
   bearerHits: (client: string, window: number) => `${PREFIX}rb:${client}:${window}`,
   /**

@@ -16,7 +16,7 @@ const sessionSchema = new Schema({
   ip: { type: String, maxlength: 64 },
   method: { type: String, enum: ['magic-link', 'otp', 'password', 'cross-device'], required: true },
   revokedAt: { type: Date, default: null },
-  revokeReason: { type: String, enum: ['logout', 'logout-all', 'reuse', 'user', 'deleted', null], default: null }
+  revokeReason: { type: String, enum: ['logout', 'logout-all', 'reuse', 'user', 'deleted', 'disabled', null], default: null }
 }, { timestamps: { createdAt: true, updatedAt: false }, versionKey: false, strict: 'throw', read: 'primary' })
 
 export type SessionFields = InferSchemaType<typeof sessionSchema> & { _id: Types.ObjectId, createdAt: Date }

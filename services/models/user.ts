@@ -6,7 +6,11 @@ const userSchema = new Schema({
   /** argon2id PHC string; absent for passwordless-only accounts. */
   passwordHash: { type: String },
   /** Access tokens issued before this instant are dead (logout-all). Mirrors Redis `validAfter`. */
-  tokensValidAfter: { type: Date }
+  tokensValidAfter: { type: Date },
+  /** Set while an administrator has disabled the account (services/admin). Mirrored in Redis for the tokens' check. */
+  disabledAt: { type: Date },
+  /** The administrator's note on why (never shown to the user). */
+  disabledReason: { type: String, maxlength: 500 }
 }, { timestamps: true, versionKey: false, strict: 'throw', read: 'primary' })
 
 export type UserFields = InferSchemaType<typeof userSchema>

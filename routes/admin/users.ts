@@ -55,6 +55,8 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/users/:id/disable', {
     ...adminOnly(fastify),
+    // The body is optional: a POST without one disables without a reason.
+    preValidation: async (request) => { request.body ??= {} },
     schema: {
       operationId: 'disableUser',
       tags,
@@ -64,12 +66,12 @@ const adminUserRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         'and a sign-in that proves the mailbox, the password or a passkey is 403 ACCOUNT_DISABLED (requests for links and codes ' +
         'still answer 202, as for anyone). Every session ends; enabling again does not bring them back. Recorded as `user.disabled`.',
       params: IdParams,
-      body: Type.Optional(Type.Object({
+      body: Type.Object({
         reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'A note for other administrators (never shown to the user)', examples: ['chargeback fraud, ticket 4521'] }))
-      }, { additionalProperties: false })),
+      }, { additionalProperties: false, description: 'Optional: an empty body, or none, disables without a reason' }),
       response: { 200: AdminUserDetail, ...errors({ 400: 'VALIDATION_FAILED', ...notFound, ...adminErrors }) }
     }
-  }, async (request) => await fastify.userAdmin.disableUser(request.params.id, request.body?.reason, actor(request)))
+  }, async (request) => await fastify.userAdmin.disableUser(request.params.id, request.body.reason, actor(request)))
 
   fastify.post('/users/:id/enable', {
     ...adminOnly(fastify),

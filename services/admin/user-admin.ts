@@ -157,17 +157,16 @@ export function createUserAdmin ({ models, revocation, sessions, accounts, audit
     },
 
     /**
-     * Disables the account: the flag in MongoDB first (from then on no sign-in starts a session,
-     * services/sessions/sessions.ts), then a revocation of every session and token through the
-     * journal (`account-disabled`: logout-all plus the disabled mark in Redis), so it survives
-     * Redis losing data exactly as a logout does. Idempotent; disabling again moves the time on.
+     * Disables the account through the revocation journal (`account-disabled`: services/sessions/
+     * revocation.ts): once the entry is written it completes even if this request then fails
+     * (the data-loss watch applies it within one check period). Applying it sets the flag in
+     * MongoDB (from then on no sign-in starts a session, services/sessions/sessions.ts), ends every
+     * session as logout-all does, and writes the disabled mark into Redis; it survives Redis losing
+     * data exactly as a logout does. Idempotent; disabling again moves the time on.
      */
     async disableUser (userId: string, reason: string | undefined, actor: AdminActor): Promise<AdminUserDetail> {
       await requireUser(userId)
-      const update = reason === undefined
-        ? { $set: { disabledAt: new Date(clock.now()) }, $unset: { disabledReason: 1 } }
-        : { $set: { disabledAt: new Date(clock.now()), disabledReason: reason } }
-      await User.updateOne({ _id: userId }, update)
+      await User.updateOne({ _id: userId }, reason === undefined ? { $unset: { disabledReason: 1 } } : { $set: { disabledReason: reason } })
       await revocation.revoke({ kind: 'account-disabled', userId, sessionIds: [] })
       await auditLog.record({ type: 'user.disabled', userId, ...eventContext(actor), data: { ...by(actor), ...(reason !== undefined && { reason }) } })
       return await getUser(userId)
@@ -176,7 +175,7 @@ export function createUserAdmin ({ models, revocation, sessions, accounts, audit
     /** Enables the account again: sign-ins work from now on; the sessions that disabling ended stay ended. */
     async enableUser (userId: string, actor: AdminActor): Promise<AdminUserDetail> {
       await requireUser(userId)
-      await User.updateOne({ _id: userId }, { $unset: { disabledAt: 1, disabledReason: 1 } })
+      await User.updateOne({ _id: userId }, { $unset: { disabledAt: 1, disabledReason: 1 }, $set: { enabledAt: new Date(clock.now()) } })
       await revocation.clearDisabledMark(userId)
       await auditLog.record({ type: 'user.enabled', userId, ...eventContext(actor), data: by(actor) })
       return await getUser(userId)

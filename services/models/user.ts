@@ -10,7 +10,9 @@ const userSchema = new Schema({
   /** Set while an administrator has disabled the account (services/admin). Mirrored in Redis for the tokens' check. */
   disabledAt: { type: Date },
   /** The administrator's note on why (never shown to the user). */
-  disabledReason: { type: String, maxlength: 500 }
+  disabledReason: { type: String, maxlength: 500 },
+  /** When an administrator last enabled it: a disable decided before this is never applied again (journal replays). */
+  enabledAt: { type: Date }
 }, { timestamps: true, versionKey: false, strict: 'throw', read: 'primary' })
 
 export type UserFields = InferSchemaType<typeof userSchema>

@@ -231,8 +231,16 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     const revoke = { $set: { revokedAt: at, revokeReason: REVOKE_REASONS[entry.kind] } }
     if (entry.kind === 'logout-all' || entry.kind === 'account-disabled') {
       await User.updateOne({ _id: userId }, { $max: { tokensValidAfter: at } })
+      let until = at
+      if (entry.kind === 'account-disabled') {
+        // The flag, unless the account was enabled after this decision (a replay must not undo that).
+        const flagged = await User.updateOne({ _id: userId, $or: [{ enabledAt: null }, { enabledAt: { $lt: at } }] }, { $max: { disabledAt: at } })
+        // A sign-in reads the flag after making its session (services/sessions/sessions.ts): one that
+        // missed it made its session before now, so every session made until now ends.
+        if (flagged.matchedCount > 0) until = new Date(Math.max(clock.now(), at.getTime()))
+      }
       // Every session that existed when the user logged out everywhere, listed or not.
-      await Session.updateMany({ userId, revokedAt: null, createdAt: { $lte: at } }, revoke)
+      await Session.updateMany({ userId, revokedAt: null, createdAt: { $lte: until } }, revoke)
       // The sessions revoked above are the ones marked, whatever the caller listed: a session made
       // while a list was read (a sign-in racing the logout) may have a token of the valid-after
       // second itself, which valid-after alone lets through. Their ids go into the journal for replays.

@@ -15,6 +15,7 @@ import configPlugin, { type ConfigPluginOptions } from './plugins/app/config.js'
 import crossDevice, { type CrossDeviceOptions } from './plugins/app/cross-device.js'
 import csrf from './plugins/app/csrf.js'
 import dataLossWatch, { type DataLossWatchOptions } from './plugins/app/data-loss-watch.js'
+import events, { type EventsOptions } from './plugins/app/events.js'
 import mailer from './plugins/app/mailer.js'
 import mongoBudget from './plugins/app/mongo-budget.js'
 import services from './plugins/app/services.js'
@@ -37,7 +38,7 @@ import todoRoutes from './routes/todos/index.js'
 import wellKnownRoutes from './routes/well-known.js'
 import { notFoundPage } from './views/pages.js'
 
-export type AppOptions = ConfigPluginOptions & DataLossWatchOptions & CrossDeviceOptions
+export type AppOptions = ConfigPluginOptions & DataLossWatchOptions & CrossDeviceOptions & EventsOptions
 
 /** Paths whose query strings carry secrets are logged without them. */
 const loggedUrl = (url: string): string => {
@@ -219,6 +220,7 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(csrf)
   await fastify.register(dataLossWatch, opts)
   await fastify.register(crossDevice, opts)
+  await fastify.register(events, opts)
   await fastify.register(admin)
   // Before the routes: it collects their schemas as they are added.
   await fastify.register(swagger)

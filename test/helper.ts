@@ -5,6 +5,7 @@ import type { Test } from 'tap'
 import app, { serverOptions } from '../app.js'
 import { loadConfig, type Config } from '../services/infrastructure/config.js'
 import type { Clock } from '../services/infrastructure/clock.js'
+import type { EventsOptions } from '../plugins/app/events.js'
 import type { CrossDeviceEventsOptions } from '../services/links/cross-device-events.js'
 import { startFerretDb, type FerretDb } from './stack/ferretdb.js'
 import { startRedisServer, type RedisServer } from './stack/redis-server.js'
@@ -54,12 +55,12 @@ export function testConfig (stack: Stack, overrides: Record<string, string> = {}
 }
 
 /** Builds the real app (with the server's own Fastify options), ready, closed at teardown. */
-export async function buildApp (t: Test, stack: Stack, overrides: Record<string, string> = {}, extra: { clock?: Clock, config?: Config, dataLossCheckMs?: number, crossDevice?: CrossDeviceEventsOptions, logStream?: { write: (line: string) => void } } = {}): Promise<FastifyInstance> {
+export async function buildApp (t: Test, stack: Stack, overrides: Record<string, string> = {}, extra: { clock?: Clock, config?: Config, dataLossCheckMs?: number, crossDevice?: CrossDeviceEventsOptions, logStream?: { write: (line: string) => void }, events?: EventsOptions['events'] } = {}): Promise<FastifyInstance> {
   const config = extra.config ?? testConfig(stack, overrides)
   const options = serverOptions(config)
   if (extra.logStream !== undefined) options.logger = { ...(options.logger as object), stream: extra.logStream }
   const fastify = Fastify(options)
-  await fastify.register(app, { config, clock: extra.clock, dataLossCheckMs: extra.dataLossCheckMs, crossDevice: extra.crossDevice })
+  await fastify.register(app, { config, clock: extra.clock, dataLossCheckMs: extra.dataLossCheckMs, crossDevice: extra.crossDevice, events: extra.events })
   await fastify.ready()
   t.teardown(async () => { await fastify.close() })
   return fastify

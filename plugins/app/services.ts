@@ -10,6 +10,7 @@ import { createPasswordHasher } from '../../services/accounts/passwords.js'
 import { createRevocationService } from '../../services/sessions/revocation.js'
 import { createSessionService } from '../../services/sessions/sessions.js'
 import { createAuditLog } from '../../services/events/audit-log.js'
+import { sessionStartingEvents } from '../../services/events/session-events.js'
 import { createTodoService } from '../../services/todos/todos.js'
 import { deriveKey } from '../../services/tokens/token-crypto.js'
 import { createUserService } from '../../services/accounts/users.js'
@@ -38,6 +39,7 @@ export default fp(async function servicesPlugin (fastify) {
   const { models } = fastify.mongo
 
   const users = createUserService({ models })
+  const auditLog = createAuditLog({ models, clock })
   const passwords = createPasswordHasher()
   const revocation = createRevocationService({
     redis, models, clock, metrics, accessTokenTtl: config.ACCESS_TOKEN_TTL, userCacheTtl: config.USER_CACHE_TTL
@@ -50,7 +52,8 @@ export default fp(async function servicesPlugin (fastify) {
     signAccessToken: (claims) => fastify.accessTokens.sign(claims),
     accessTokenTtl: config.ACCESS_TOKEN_TTL,
     refreshTokenTtl: config.REFRESH_TOKEN_TTL,
-    reuseGrace: config.REFRESH_REUSE_GRACE
+    reuseGrace: config.REFRESH_REUSE_GRACE,
+    sessionStarting: sessionStartingEvents(auditLog)
   })
   const emailThrottle = createEmailThrottle({ redis, cooldownSeconds: config.EMAIL_COOLDOWN, hourlyLimit: config.EMAIL_HOURLY_LIMIT })
   const addressKey = createAddressKeyer(deriveKey(config.JWT_SECRET, 'latchkey address keys'))
@@ -85,12 +88,15 @@ export default fp(async function servicesPlugin (fastify) {
     maxAttempts: config.OTP_MAX_ATTEMPTS,
     addressBudget: config.OTP_ADDRESS_BUDGET,
     clock,
-    metrics
+    metrics,
+    onLocked: async (email, client) => {
+      const user = await users.findUserByEmail(email)
+      await auditLog.record({ type: 'otp.locked', userId: user?._id.toString(), ip: client.ip, userAgent: client.userAgent?.slice(0, 256), data: {} })
+    }
   })
 
-  const accounts = createAccountService({ models, users, sessions, revocation, passwords, failureCeiling, addressKey, clock, metrics })
+  const accounts = createAccountService({ models, users, sessions, revocation, passwords, failureCeiling, addressKey, clock, metrics, auditLog })
   const todos = createTodoService({ models })
-  const auditLog = createAuditLog({ models, clock })
 
   fastify.decorate('users', users)
   fastify.decorate('passwords', passwords)

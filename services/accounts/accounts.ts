@@ -8,9 +8,10 @@ import type { RevocationService } from '../sessions/revocation.js'
 import type { ClientInfo, SessionService } from '../sessions/sessions.js'
 import { toPublicUser, type UserService } from './users.js'
 import type { SignedIn } from '../sessions/sessions.js'
+import type { EventInput } from '../events/event-types.js'
 
 /** Account-level flows that span users, sessions and revocation. */
-export function createAccountService ({ models, users, sessions, revocation, passwords, failureCeiling, addressKey, clock, metrics }: {
+export function createAccountService ({ models, users, sessions, revocation, passwords, failureCeiling, addressKey, clock, metrics, auditLog }: {
   models: Models
   failureCeiling: FailureCeiling
   addressKey: (email: string) => string
@@ -20,6 +21,8 @@ export function createAccountService ({ models, users, sessions, revocation, pas
   passwords: PasswordHasher
   clock: Clock
   metrics: Metrics
+  /** Records user.updated (services/events/audit-log.ts). */
+  auditLog?: { record: (input: EventInput) => Promise<unknown> }
 }) {
   return {
     /**
@@ -44,6 +47,7 @@ export function createAccountService ({ models, users, sessions, revocation, pas
 
     async renameUser (userId: string, name: string) {
       const user = await users.renameUser(userId, name)
+      if (user !== null) await auditLog?.record({ type: 'user.updated', userId, data: { fields: ['name'] } })
       await revocation.forgetUser(userId)
       return user === null ? null : toPublicUser(user)
     },

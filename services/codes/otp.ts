@@ -102,7 +102,7 @@ export const defaultName = (email: string): string => (email.split('@')[0] ?? em
  * are ever evaluated per code, and at most OTP_ADDRESS_BUDGET per address per hour across resends.
  * Requests never look the address up, so known and unknown addresses are treated identically.
  */
-export function createOtpService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, codeKey, ttlSeconds, maxAttempts, addressBudget, clock, metrics }: {
+export function createOtpService ({ redis, users, sessions, mailer, throttle, failureCeiling, addressKey, codeKey, ttlSeconds, maxAttempts, addressBudget, clock, metrics, onLocked }: {
   redis: RedisClient
   users: UserService
   sessions: SessionService
@@ -117,6 +117,8 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
   addressBudget: number
   clock: Clock
   metrics: Metrics
+  /** Told when a wrong guess used the code's last attempt (services/events records otp.locked). */
+  onLocked?: (email: string, client: ClientInfo) => Promise<void>
 }) {
   /** The code's HMAC, bound to the address so equal codes of two addresses never look alike. */
   const codeHmac = (address: string, code: string): string => hmac(codeKey, `${address}\u0000${code}`)
@@ -181,7 +183,11 @@ export function createOtpService ({ redis, users, sessions, mailer, throttle, fa
         metrics.inc('latchkey_otp_failures_total', { reason })
         if (outcome === 'invalid') throw withExtras(new OtpInvalidError(), { body: { attemptsRemaining: Number(rest[0]) } })
         if (outcome === 'expired') throw new OtpExpiredError()
-        if (outcome === 'locked') throw new OtpLockedError()
+        if (outcome === 'locked') {
+          // otp.locked: recorded after the lock; a failure to record does not change the answer.
+          await onLocked?.(email, client).catch(() => {})
+          throw new OtpLockedError()
+        }
         throw withExtras(new OtpLockedError(), { retryAfter: retryAfter(rest[0]) })
       }
 

@@ -1,8 +1,22 @@
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../infrastructure/clock.js'
+import { mongoSignal } from '../infrastructure/mongo-budget.js'
 import { insertOne } from '../models/insert.js'
 import type { Models } from '../models/index.js'
 import type { AuditEvent, EventInput, EventType } from './event-types.js'
+
+/** A document whose existence proves that a prepared event's action committed. */
+export interface Requirement {
+  /** A model of services/models (Session, User, ...). */
+  model: string
+  id: string
+}
+
+/** An event written before its action: pending until the outbox finds its requirements. */
+export interface PreparedEvent extends EventInput {
+  id?: string
+  requires: Requirement[]
+}
 
 export interface EventQuery {
   userId?: string
@@ -10,6 +24,11 @@ export interface EventQuery {
   /** The `next` of the previous page. */
   cursor?: string
   limit: number
+}
+
+const mongoOptions = (): Record<string, unknown> => {
+  const signal = mongoSignal()
+  return signal === undefined ? {} : { signal }
 }
 
 /** Opaque cursor: the last event's timestamp and id (ties on one millisecond stay ordered). */
@@ -24,7 +43,7 @@ function decodeCursor (cursor: string): { timestamp: Date, id: string } | undefi
   return { timestamp: new Date(time), id }
 }
 
-function toEvent (document: { _id: string, type: string, timestamp: Date, userId?: string | null, sessionId?: string | null, ip?: string | null, userAgent?: string | null, data?: unknown }): AuditEvent {
+export function toEvent (document: { _id: string, type: string, timestamp: Date, userId?: string | null, sessionId?: string | null, ip?: string | null, userAgent?: string | null, data?: unknown }): AuditEvent {
   const event: AuditEvent = { id: document._id, type: document.type as EventType, timestamp: document.timestamp.toISOString(), data: (document.data ?? {}) as Record<string, unknown> }
   if (document.userId != null) event.userId = document.userId
   if (document.sessionId != null) event.sessionId = document.sessionId
@@ -44,6 +63,10 @@ export function createAuditLog ({ models, clock }: { models: Models, clock: Cloc
       return `evt_${randomUUID().replaceAll('-', '')}`
     },
 
+    /**
+     * Records an event whose action already committed (after-commit: a crash between the action
+     * and this call loses the event; flows that must not lose it use `prepare`).
+     */
     async record (input: EventInput, id?: string): Promise<AuditEvent> {
       const document = await insertOne(models.AuditEvent, {
         _id: id ?? `evt_${randomUUID().replaceAll('-', '')}`,
@@ -58,8 +81,30 @@ export function createAuditLog ({ models, clock }: { models: Models, clock: Cloc
       return toEvent(document.toObject())
     },
 
+    /**
+     * Writes events BEFORE their action, as pending, in one MongoDB write. The outbox
+     * (services/events/outbox.ts) publishes each once every document it `requires` exists, and
+     * drops it if they still do not once the action can no longer commit. So a crash anywhere
+     * leaves an event exactly when its action committed.
+     */
+    async prepare (events: PreparedEvent[]): Promise<void> {
+      const timestamp = new Date(clock.now())
+      await models.AuditEvent.insertMany(events.map((event) => ({
+        _id: event.id ?? `evt_${randomUUID().replaceAll('-', '')}`,
+        type: event.type,
+        timestamp,
+        userId: event.userId,
+        sessionId: event.sessionId,
+        ip: event.ip,
+        userAgent: event.userAgent,
+        data: event.data ?? {},
+        pending: true,
+        requires: event.requires
+      })), mongoOptions())
+    },
+
     async list (query: EventQuery): Promise<{ events: AuditEvent[], next: string | null }> {
-      const filter: Record<string, unknown> = {}
+      const filter: Record<string, unknown> = { pending: { $ne: true } }
       if (query.userId !== undefined) filter.userId = query.userId
       if (query.type !== undefined) filter.type = query.type
       const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor)

@@ -5,7 +5,9 @@
 export const EVENT_TYPES = [
   'user.created', 'user.updated', 'user.deleted', 'user.disabled', 'user.enabled',
   'session.created', 'session.revoked', 'otp.locked',
-  'passkey.added', 'passkey.removed', 'signing_key.rotated', 'admin.action'
+  'passkey.added', 'passkey.removed', 'signing_key.rotated', 'admin.action',
+  // An endpoint that failed for five days was disabled (services/events/webhooks.ts).
+  'webhook.disabled'
 ] as const
 
 export type EventType = typeof EVENT_TYPES[number]

@@ -59,6 +59,11 @@ export const EnvSchema = Type.Object({
   REDIRECT_ALLOWLIST: Type.Optional(Type.String({ description: "comma-separated origins; defaults to APP_URL's origin" })),
   CORS_ORIGINS: Type.String({ default: '', description: 'comma-separated origins allowed to call the API from a browser' }),
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, a hop count, or comma-separated proxy addresses' }),
+  WEBHOOK_URL: Type.Optional(Type.String({ minLength: 1, description: 'one webhook endpoint from the environment (https://; http:// only with WEBHOOK_ALLOW_PRIVATE); more through the admin API' })),
+  WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: '^whsec_[A-Za-z0-9+/=]{16,}$', description: "the env endpoint's Standard Webhooks secret (whsec_ then base64)" })),
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false, description: 'allow http:// endpoints and ones that resolve to loopback or private addresses (tests, one-box setups); metadata and link-local addresses stay refused' }),
+  AUDIT_RETENTION: Seconds(7_776_000, 'how long audit events are kept (a TTL index where MongoDB has them, else a periodic delete by one instance)'),
+  NOTIFY_NEW_DEVICE: Type.Boolean({ default: false, description: 'email the account when it signs in from a device and network not seen before, with a link that signs that session out' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info' }
@@ -118,6 +123,15 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     }
   }
   parseTrustProxy(config.TRUST_PROXY)
+  if ((config.WEBHOOK_URL === undefined) !== (config.WEBHOOK_SECRET === undefined)) {
+    throw new ConfigError('Invalid configuration: WEBHOOK_URL and WEBHOOK_SECRET go together (set both or neither)')
+  }
+  if (config.WEBHOOK_URL !== undefined) {
+    const url = URL.canParse(config.WEBHOOK_URL) ? new URL(config.WEBHOOK_URL) : null
+    if (url === null || !(url.protocol === 'https:' || (config.WEBHOOK_ALLOW_PRIVATE && url.protocol === 'http:'))) {
+      throw new ConfigError('Invalid configuration: WEBHOOK_URL must be an https:// URL (http:// needs WEBHOOK_ALLOW_PRIVATE=true)')
+    }
+  }
   if (config.ADMIN_API_KEYS !== undefined) {
     const adminKeys = splitList(config.ADMIN_API_KEYS)
     if (adminKeys.length === 0 || adminKeys.some((key) => key.length < 32)) {

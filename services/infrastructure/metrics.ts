@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 
 /**
  * Prometheus metrics through prom-client: our counters and the request-latency histogram in one
@@ -14,7 +14,10 @@ const counterHelp = {
   latchkey_revocations_total: 'Revocations by kind (logout, logout-all, session, reuse, account-deleted)',
   latchkey_dependency_errors_total: 'Requests that failed because a dependency (redis, mongodb) could not answer',
   latchkey_redis_data_loss_total: 'Times a Redis shard was found to have lost its data (kind=lost) or gone back in time (kind=rolled-back); revocations re-applied from MongoDB',
-  latchkey_revocations_drained_total: 'Revocations whose Redis write had failed, written later from the MongoDB journal'
+  latchkey_revocations_drained_total: 'Revocations whose Redis write had failed, written later from the MongoDB journal',
+  latchkey_events_total: 'Audit events published (committed, fanned out to the webhooks) by type',
+  latchkey_webhook_deliveries_total: 'Webhook delivery attempts by outcome (delivered, http_error, timeout, network_error, blocked)',
+  latchkey_webhook_endpoints_disabled_total: 'Webhook endpoints disabled after failing for five days'
 } as const
 
 /** The label names of each counter (Prometheus declares them with the family). */
@@ -26,7 +29,10 @@ const counterLabels: Record<CounterName, readonly string[]> = {
   latchkey_revocations_total: ['kind'],
   latchkey_dependency_errors_total: ['dependency'],
   latchkey_redis_data_loss_total: ['shard', 'kind'],
-  latchkey_revocations_drained_total: []
+  latchkey_revocations_drained_total: [],
+  latchkey_events_total: ['type'],
+  latchkey_webhook_deliveries_total: ['outcome'],
+  latchkey_webhook_endpoints_disabled_total: []
 }
 
 const histogramHelp = {
@@ -98,6 +104,19 @@ export function createMetrics () {
       }
       series.count()
       series.observe(seconds)
+    },
+
+    /** A gauge read when /metrics is scraped (e.g. a count in MongoDB); a failed read leaves it as it was. */
+    gauge (name: string, help: string, read: () => Promise<number>): void {
+      // eslint-disable-next-line no-new -- registered with the registry, which keeps it
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        async collect () {
+          try { this.set(await read()) } catch { /* the dependency is down: the last value stays */ }
+        }
+      })
     },
 
     /** Current value of one counter series (tests and the bench read it). */

@@ -59,6 +59,12 @@ export const redisKeys = {
    * node has one marker; each master of a Redis Cluster has its own, tagged into a slot it owns.
    */
   shardMarker: (slotTag?: string) => slotTag === undefined ? `${PREFIX}marker` : `${PREFIX}marker{${slotTag}}`,
+  /** Webhook deliveries in flight to one endpoint (sorted set: delivery id → claim end, ms), over every instance. */
+  webhookSlots: (endpointId: string) => `${PREFIX}whs{${endpointId}}`,
+  /** Who holds each of those claims (hash: delivery id → claim token); same slot as webhookSlots. */
+  webhookClaims: (endpointId: string) => `${PREFIX}whc{${endpointId}}`,
+  /** Lease of the one instance doing the periodic audit-retention delete (where MongoDB has no TTL index). */
+  auditRetentionLease: `${PREFIX}audit-retention`,
   /** Prefix of the counters @fastify/rate-limit keeps. */
   rateLimitPrefix: `${PREFIX}rl:`
 } as const

@@ -14,12 +14,24 @@ const auditEventSchema = new Schema({
   sessionId: { type: String },
   ip: { type: String, maxlength: 64 },
   userAgent: { type: String, maxlength: 256 },
-  data: { type: Schema.Types.Mixed, default: {} }
+  data: { type: Schema.Types.Mixed, default: {} },
+  /**
+   * Written before its action (services/events/outbox.ts): true until the outbox has seen the
+   * action's own write (`requires`), then false; dropped if that never appears. Pending events are
+   * neither listed nor delivered.
+   */
+  pending: { type: Boolean, default: false },
+  /** Documents whose existence proves the action committed: [{ model, id }]. */
+  requires: { type: Schema.Types.Mixed },
+  /** False until its webhook deliveries exist (services/events/webhooks.ts). */
+  dispatched: { type: Boolean, default: false }
 }, { versionKey: false, strict: 'throw', read: 'primary', minimize: false })
 
 auditEventSchema.index({ userId: 1, timestamp: -1, _id: -1 })
 auditEventSchema.index({ type: 1, timestamp: -1, _id: -1 })
 auditEventSchema.index({ timestamp: -1, _id: -1 })
+auditEventSchema.index({ pending: 1, timestamp: 1 })
+auditEventSchema.index({ dispatched: 1, timestamp: 1 })
 
 export type AuditEventFields = InferSchemaType<typeof auditEventSchema>
 

@@ -7,6 +7,7 @@ import { createSessionModel } from './session.js'
 import { createSigningKeyModel } from './signing-key.js'
 import { createTodoModel } from './todo.js'
 import { createUserModel } from './user.js'
+import { createWebhookAttemptModel, createWebhookDeliveryModel, createWebhookEndpointModel } from './webhook.js'
 
 /**
  * The models. User, Session and RefreshRotation decide revocation and refresh rotation, and the
@@ -26,7 +27,10 @@ export function createModels (connection: Connection) {
     Revocation: createRevocationModel(connection),
     RedisShard: createRedisShardModel(connection),
     SigningKey: createSigningKeyModel(connection),
-    AuditEvent: createAuditEventModel(connection)
+    AuditEvent: createAuditEventModel(connection),
+    WebhookEndpoint: createWebhookEndpointModel(connection),
+    WebhookDelivery: createWebhookDeliveryModel(connection),
+    WebhookAttempt: createWebhookAttemptModel(connection)
   }
 }
 

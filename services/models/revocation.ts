@@ -32,7 +32,9 @@ const revocationSchema = new Schema({
    * Set (to expiresAt or later) once the entry is fully applied; the TTL index removes the entry
    * then. An entry whose application is still pending has none, so it is never removed unapplied.
    */
-  purgeAt: { type: Date }
+  purgeAt: { type: Date },
+  /** When its audit events (session.revoked, user.deleted) were derived from it (services/events/outbox.ts). */
+  eventsAt: { type: Date, default: null, index: true }
 }, { versionKey: false, strict: 'throw', collection: 'revocations', read: 'primary' })
 
 export type RevocationFields = InferSchemaType<typeof revocationSchema> & { _id: Types.ObjectId }

@@ -8,6 +8,7 @@ import { redisKeys } from '../infrastructure/redis-keys.js'
 import { defineScript } from '../infrastructure/redis-script.js'
 import { listRedisShards, type RedisShard } from '../infrastructure/redis-shards.js'
 import { insertOne } from '../models/insert.js'
+import { faultPoint } from '../infrastructure/fault-points.js'
 import type { Models } from '../models/index.js'
 import type { RevocationFields, RevocationKind } from '../models/revocation.js'
 import { toPublicUser, type PublicUser } from '../accounts/users.js'
@@ -354,7 +355,9 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       const recorded = entry.toObject() as RevocationFields
       const mirroredAt = new Date(clock.now())
       try {
+        await faultPoint('revoke:journal-written')
         const fields = await applyToMongo(recorded)
+        await faultPoint('revoke:applied')
         // A deleted account's cached user goes at once (its tokens are dead by valid-after anyway);
         // replays leave caches alone, so they never cause a wave of rebuilds.
         await mirrorEntry(fields, mirroredAt.getTime(), request.kind === 'account-deleted')

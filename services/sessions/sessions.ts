@@ -8,6 +8,10 @@ import type { AccessClaims, RevocationService } from './revocation.js'
 import { insertOne } from '../models/insert.js'
 import { hashToken, open, randomToken, seal } from '../tokens/token-crypto.js'
 import type { PublicUser } from '../accounts/users.js'
+import { faultPoint } from '../infrastructure/fault-points.js'
+
+/** Told of a session about to start, before its insert (services/events writes its event there, pending). */
+export type SessionStarting = (session: { sessionId: string, userId: string, method: SignInMethod, client: ClientInfo, newUser: boolean }) => Promise<void>
 
 export interface TokenPair {
   accessToken: string
@@ -53,7 +57,7 @@ const REFRESH_TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
  * reveals nothing through timing). Rotation is decided by inserting a RefreshRotation keyed by
  * the old token's hash: exactly one of any number of parallel refreshes can insert it.
  */
-export function createSessionService ({ models, revocation, signAccessToken, accessTokenTtl, refreshTokenTtl, reuseGrace, clock, metrics }: {
+export function createSessionService ({ models, revocation, signAccessToken, accessTokenTtl, refreshTokenTtl, reuseGrace, clock, metrics, sessionStarting }: {
   models: Models
   revocation: RevocationService
   signAccessToken: SignAccessToken
@@ -62,6 +66,7 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
   reuseGrace: number
   clock: Clock
   metrics: Metrics
+  sessionStarting?: SessionStarting
 }) {
   const { Session, RefreshRotation, User } = models
 
@@ -108,10 +113,15 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
     throw new RefreshReusedError()
   }
 
-  async function startSession (userId: string, method: SignInMethod, client: ClientInfo): Promise<TokenPair & { sessionId: string }> {
+  async function startSession (userId: string, method: SignInMethod, client: ClientInfo, newUser = false): Promise<TokenPair & { sessionId: string }> {
     const refreshToken = randomToken()
     const now = clock.now()
+    const _id = new Types.ObjectId()
+    // The event first, pending (services/events/outbox.ts publishes it once this session exists).
+    await sessionStarting?.({ sessionId: _id.toString(), userId, method, client, newUser })
+    await faultPoint('session:event-written')
     const session = await insertOne(Session, {
+      _id,
       userId,
       refreshHash: hashToken(refreshToken),
       expiresAt: new Date(now + refreshTokenTtl * 1000),
@@ -120,6 +130,7 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
       ...clientFields(client)
     })
     const sessionId = session._id.toString()
+    await faultPoint('session:inserted')
     // A disabled account gets no session. Read after the insert: a disable that this read misses
     // was recorded after the session existed, so its revocation (every session made until then) ends it.
     if (await User.exists({ _id: userId, disabledAt: { $ne: null } }) !== null) {
@@ -139,9 +150,11 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
      * nobody received (removed here when MongoDB still answers).
      */
     async startSessionForNewUser<U> (userId: string, method: SignInMethod, client: ClientInfo, createUser: () => Promise<U>): Promise<{ user: U, pair: TokenPair & { sessionId: string } }> {
-      const pair = await startSession(userId, method, client)
+      const pair = await startSession(userId, method, client, true)
       try {
-        return { user: await createUser(), pair }
+        const user = await createUser()
+        await faultPoint('signup:user-inserted')
+        return { user, pair }
       } catch (error) {
         // Best effort, not awaited: after MongoDB stalled past the request's budget this would wait
         // for a new connection to a server that does not answer (seen: 3 s more before the 503).

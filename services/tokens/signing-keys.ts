@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, generateKeyPairSync, type JsonWebKey } from 'node:crypto'
 import type { Clock } from '../infrastructure/clock.js'
+import { derivedEventId, insertIdempotent } from '../events/outbox.js'
 import type { Models } from '../models/index.js'
 import type { SigningKeyFields } from '../models/signing-key.js'
 import { CLOCK_SKEW_MS, type KeySchedule } from './key-schedule.js'
@@ -97,6 +98,11 @@ export function createSigningKeyStore ({ models, algorithm, sealingSecret, rotat
         sealedPrivateKey: seal(sealingSecret, sealPurpose(kid), privatePem),
         activatesAt: new Date(activatesAt)
       })
+      // signing_key.rotated (the first key is no rotation), under an id of its kid: recorded once.
+      if (generation > 1) {
+        const event = { _id: derivedEventId(kid, 'rotated'), type: 'signing_key.rotated', timestamp: new Date(clock.now()), data: { kid, generation, activatesAt: new Date(activatesAt).toISOString() } }
+        await insertIdempotent(models.AuditEvent, [event]).catch(() => {})
+      }
       return kid
     } catch (error) {
       if (isDuplicateKey(error)) return null

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import adminAuditRoutes from './audit-events.js'
 import adminUserRoutes from './users.js'
+import adminWebhookRoutes from './webhooks.js'
 
 /**
  * The admin API under /admin (SPEC "Admin API"), registered only when ADMIN_API_KEYS is set:
@@ -10,6 +11,7 @@ import adminUserRoutes from './users.js'
 const adminRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(adminUserRoutes)
   await fastify.register(adminAuditRoutes)
+  await fastify.register(adminWebhookRoutes)
 }
 
 export default adminRoutes

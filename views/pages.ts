@@ -2,6 +2,8 @@ import type { CapturedMail } from '../services/email/mailer.js'
 import { minutes as lifetime } from '../services/email/mail-templates.js'
 import type { PublicUser } from '../services/accounts/users.js'
 import type { SessionView } from '../services/sessions/sessions.js'
+import type { AuditEvent } from '../services/events/event-types.js'
+import { coarseIp } from '../services/links/cross-device-describe.js'
 import { ago, deviceName, utcMinute, waitText } from './format.js'
 import { addressHtml, escapeHtml, page } from './layout.js'
 
@@ -133,15 +135,49 @@ ${end}
 </li>`
 }
 
+const METHOD_WORDS: Record<string, string> = { magic_link: 'an email link', otp: 'a code', password: 'a password', passkey: 'a passkey', cross_device: 'another device' }
+const REASON_WORDS: Record<string, string> = {
+  logout: 'logged out',
+  logout_all: 'logged out everywhere',
+  session_deleted: 'signed out from another session',
+  refresh_reused: 'ended: its refresh token was used twice',
+  account_deleted: 'account deleted',
+  admin: 'ended by an administrator'
+}
+
+/** One line of "Recent activity": what happened, with the device and a coarse place for sign-ins. */
+function activityText (event: AuditEvent): string {
+  const data = event.data
+  switch (event.type) {
+    case 'session.created': return `Signed in with ${METHOD_WORDS[String(data.method)] ?? 'an unknown method'} on ${deviceName(event.userAgent)}, near ${coarseIp(event.ip)}`
+    case 'session.revoked': return `A session ${REASON_WORDS[String(data.reason)] ?? 'ended'}`
+    case 'passkey.added': return 'Passkey added'
+    case 'passkey.removed': return 'Passkey removed'
+    case 'user.created': return 'Account created'
+    case 'user.updated': return 'Account details changed'
+    case 'otp.locked': return 'A sign-in code was locked after too many wrong guesses'
+    case 'user.disabled': return 'Account disabled'
+    case 'user.enabled': return 'Account enabled again'
+    default: return event.type
+  }
+}
+
+function activityItem (event: AuditEvent, now: number): string {
+  const at = new Date(event.timestamp)
+  return `<li><p>${escapeHtml(activityText(event))}</p><p class="muted"><time datetime="${escapeHtml(at.toISOString())}" title="${escapeHtml(utcMinute(at))}">${ago(now - at.getTime())}</time></p></li>`
+}
+
 /**
  * GET /account: who you are; your name (rename); where you are signed in (each session with its
  * device, IP and last use, this one marked; sign one out, or all of them); deleting the account
  * (through a confirmation page). Every form POSTs with the CSRF token.
  */
-export function accountPage ({ csrf, account, sessions, now, info, nameError, name }: {
+export function accountPage ({ csrf, account, sessions, now, info, nameError, name, activity = [] }: {
   csrf: string
   account: PublicUser
   sessions: SessionView[]
+  /** Recent security events, newest first (GET /auth/activity's first page). */
+  activity?: AuditEvent[]
   now: number
   info?: string
   nameError?: string
@@ -179,6 +215,10 @@ ${hidden('csrf', csrf)}
 <button type="submit" class="secondary">Log out everywhere</button>
 </form>
 <p class="muted">Ends ${others === 0 ? 'this session' : `all ${sessions.length} sessions, this one included`}: every token stops working at once.</p>
+</section>
+<section aria-labelledby="activity-heading">
+<h2 id="activity-heading">Recent activity</h2>
+${activity.length === 0 ? '<p class="muted">Nothing yet.</p>' : `<ul class="sessions">\n${activity.map((event) => activityItem(event, now)).join('\n')}\n</ul>`}
 </section>
 <section aria-labelledby="delete-heading">
 <h2 id="delete-heading">Delete your account</h2>

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import account from './account.js'
+import activity from './activity.js'
 import crossDevice from './cross-device.js'
 import introspect from './introspect.js'
 import magicLink from './magic-link.js'
@@ -21,6 +22,7 @@ const authRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(password)
   await fastify.register(crossDevice)
   await fastify.register(introspect)
+  await fastify.register(activity)
 }
 
 export default authRoutes

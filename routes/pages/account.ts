@@ -39,7 +39,9 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   async function showAccount (request: FastifyRequest, reply: FastifyReply, session: PageSession, status: number, extra: { info?: string, nameError?: string, name?: string } = {}) {
     const sessions = await fastify.sessions.listSessions(session.claims.sub, session.claims.sid)
-    const html = accountPage({ csrf: fastify.pageCsrf(request, reply, session.claims.sid), account: session.account, sessions, now: fastify.clock.now(), ...extra })
+    await fastify.outbox.settleUser(session.claims.sub)
+    const { events: activity } = await fastify.auditLog.list({ userId: session.claims.sub, limit: 10 })
+    const html = accountPage({ csrf: fastify.pageCsrf(request, reply, session.claims.sid), account: session.account, sessions, now: fastify.clock.now(), activity, ...extra })
     return await sendHtml(reply, status, html)
   }
 

@@ -176,7 +176,7 @@ export function createUserAdmin ({ models, revocation, sessions, accounts, audit
     async enableUser (userId: string, actor: AdminActor): Promise<AdminUserDetail> {
       await requireUser(userId)
       await User.updateOne({ _id: userId }, { $unset: { disabledAt: 1, disabledReason: 1 }, $set: { enabledAt: new Date(clock.now()) } })
-      await revocation.clearDisabledMark(userId)
+      await revocation.markEnabled(userId)
       await auditLog.record({ type: 'user.enabled', userId, ...eventContext(actor), data: by(actor) })
       return await getUser(userId)
     },

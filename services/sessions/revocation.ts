@@ -64,11 +64,13 @@ const REVOKE_REASONS: Record<RevocationKind, 'logout' | 'logout-all' | 'reuse' |
 /** Kinds that end every session and token of the user (valid-after moves to the revocation's time). */
 const ENDS_EVERYTHING = new Set<RevocationKind>(['logout-all', 'account-deleted', 'account-disabled'])
 
-// KEYS: the disabled mark. ARGV: its value (Unix seconds), its TTL ms. Only ever moves forward.
+// KEYS: the disabled mark. ARGV: its value, its TTL ms. The value is the Unix second the account
+// was disabled, or minus the second it was enabled again; only ever moves forward in time, so a
+// replayed disable never overrides a later enable.
 const disabledMarkScript = defineScript<number>(`
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local wanted = tonumber(ARGV[1])
-if current > wanted or tonumber(ARGV[2]) <= 0 then return 0 end
+if math.abs(current) > math.abs(wanted) or tonumber(ARGV[2]) <= 0 then return 0 end
 if current == wanted and redis.call('PTTL', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
@@ -375,9 +377,13 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       await mirrorEntry(entryFor(request, new Date(now)), now)
     },
 
-    /** Removes the disabled mark once the account is enabled again (its old tokens stay revoked). */
-    async clearDisabledMark (userId: string): Promise<void> {
-      await redis.del(redisKeys.disabledAt(userId))
+    /**
+     * Once the account is enabled again: the disabled mark becomes "enabled at" (a negative second),
+     * which a replay of the disable cannot override. Its old tokens stay revoked (TOKEN_REVOKED).
+     */
+    async markEnabled (userId: string): Promise<void> {
+      const now = clock.now()
+      await disabledMarkScript(redis, [redisKeys.disabledAt(userId)], [-Math.floor(now / 1000), markLifeMs])
     },
 
     /** Drops the cached user after a change; the next request rebuilds it from MongoDB. */

@@ -71,7 +71,7 @@ t.test('GET /admin/users pages by address with a cursor that stays stable while 
 t.test('the prefix and exact searches are served by the unique email index', async (t) => {
   const commands: unknown[] = []
   const client = app.mongo.connection.getClient()
-  const listener = (event: { commandName: string, command: Record<string, unknown> }) => { if (event.commandName === 'find') commands.push(event.command) }
+  const listener = (event: { commandName: string, command: Record<string, unknown> }) => { if (event.commandName === 'find' && event.command.find === 'users') commands.push(event.command) }
   client.on('commandStarted', listener)
   try { await get(`/admin/users?q=${encodeURIComponent(`a.b+${run}`)}`) } finally { client.off('commandStarted', listener) }
   t.match(commands, [{ find: 'users', filter: { email: { $regex: `^a\\.b\\+${run}` } } }], 'anchored, case-sensitive (no i flag: the addresses are stored lower-cased)')

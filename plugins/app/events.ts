@@ -1,5 +1,7 @@
 import fp from 'fastify-plugin'
+import { describeSmtpFailure } from '../../services/email/mailer.js'
 import { withMongoBudget } from '../../services/infrastructure/mongo-budget.js'
+import { createNewDeviceNotifier, type NewDeviceNotifier } from '../../services/events/new-device.js'
 import { createOutbox, type Outbox } from '../../services/events/outbox.js'
 import { createRetention, type Retention } from '../../services/events/retention.js'
 import { systemResolver, type Resolver } from '../../services/events/ssrf.js'
@@ -11,6 +13,8 @@ declare module 'fastify' {
     outbox: Outbox
     /** Webhook endpoints and deliveries (services/events/webhooks.ts); the admin routes call it. */
     webhooks: Webhooks
+    /** NOTIFY_NEW_DEVICE emails and their sign-out links (services/events/new-device.ts). */
+    newDevice: NewDeviceNotifier
     /** AUDIT_RETENTION (services/events/retention.ts). */
     auditRetention: Retention
   }
@@ -43,7 +47,14 @@ export default fp(async function eventsPlugin (fastify, opts: EventsOptions) {
   const { models } = fastify.mongo
   const options = opts.events ?? {}
   const interval = options.intervalMs ?? 1000
-  const outbox = createOutbox({ models, clock })
+  const notifier = createNewDeviceNotifier({ models, redis, mailer: fastify.mailer, revocation: fastify.revocation, appUrl: config.APP_URL, clock })
+  const outbox = createOutbox({
+    models,
+    clock,
+    onConfirmed: config.NOTIFY_NEW_DEVICE
+      ? async (events) => await notifier.notify(events).catch((error: unknown) => { fastify.log.warn({ reason: describeSmtpFailure(error) }, 'new-device email failed') })
+      : undefined
+  })
   const webhooks = createWebhooks({
     models,
     redis,
@@ -64,6 +75,7 @@ export default fp(async function eventsPlugin (fastify, opts: EventsOptions) {
   })
   const retention = createRetention({ models, redis, clock, retentionSeconds: config.AUDIT_RETENTION })
   fastify.decorate('outbox', outbox)
+  fastify.decorate('newDevice', notifier)
   fastify.decorate('webhooks', webhooks)
   fastify.decorate('auditRetention', retention)
 

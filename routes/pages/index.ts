@@ -5,6 +5,7 @@ import account from './account.js'
 import code from './code.js'
 import crossDevice from './cross-device.js'
 import magicLinkForms from './magic-link.js'
+import signOutSession from './sign-out-session.js'
 import start from './start.js'
 
 /**
@@ -23,6 +24,7 @@ const pageRoutes: FastifyPluginAsync = async (fastify) => {
   await fastify.register(magicLinkForms)
   await fastify.register(account)
   await fastify.register(crossDevice)
+  await fastify.register(signOutSession)
 }
 
 export default pageRoutes

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { Clock } from '../infrastructure/clock.js'
 import { mongoSignal } from '../infrastructure/mongo-budget.js'
 import { insertOne } from '../models/insert.js'
@@ -24,6 +24,16 @@ export interface EventQuery {
   /** The `next` of the previous page. */
   cursor?: string
   limit: number
+}
+
+let sequence = 0
+/**
+ * `evt_` and 32 hex digits: the time (ms, 12 digits), a per-process sequence (4) and randomness
+ * (16), so events written in one millisecond by one process page in the order they were made.
+ */
+export function newEventId (now = Date.now()): string {
+  sequence = (sequence + 1) & 0xffff
+  return `evt_${now.toString(16).padStart(12, '0').slice(-12)}${sequence.toString(16).padStart(4, '0')}${randomBytes(8).toString('hex')}`
 }
 
 const mongoOptions = (): Record<string, unknown> => {
@@ -60,7 +70,7 @@ export function createAuditLog ({ models, clock }: { models: Models, clock: Cloc
   return {
     /** A fresh event id (`evt_…`), for flows that must know it before the event is written. */
     newEventId (): string {
-      return `evt_${randomUUID().replaceAll('-', '')}`
+      return newEventId(clock.now())
     },
 
     /**
@@ -69,7 +79,7 @@ export function createAuditLog ({ models, clock }: { models: Models, clock: Cloc
      */
     async record (input: EventInput, id?: string): Promise<AuditEvent> {
       const document = await insertOne(models.AuditEvent, {
-        _id: id ?? `evt_${randomUUID().replaceAll('-', '')}`,
+        _id: id ?? newEventId(clock.now()),
         type: input.type,
         timestamp: new Date(clock.now()),
         userId: input.userId,
@@ -90,7 +100,7 @@ export function createAuditLog ({ models, clock }: { models: Models, clock: Cloc
     async prepare (events: PreparedEvent[]): Promise<void> {
       const timestamp = new Date(clock.now())
       await models.AuditEvent.insertMany(events.map((event) => ({
-        _id: event.id ?? `evt_${randomUUID().replaceAll('-', '')}`,
+        _id: event.id ?? newEventId(timestamp.getTime()),
         type: event.type,
         timestamp,
         userId: event.userId,

@@ -3,8 +3,8 @@ import type { Model } from 'mongoose'
 import type { Clock } from '../infrastructure/clock.js'
 import type { Models } from '../models/index.js'
 import type { RevocationFields } from '../models/revocation.js'
-import type { Requirement } from './audit-log.js'
-import type { EventType, SessionRevokeReason } from './event-types.js'
+import { toEvent, type Requirement } from './audit-log.js'
+import type { AuditEvent, EventType, SessionRevokeReason } from './event-types.js'
 
 /**
  * How long after a prepared event was written its action may still commit. Past it, an event whose
@@ -68,7 +68,13 @@ export interface ReconcileReport {
  *    from the completed entries, one `session.revoked` per session the entry revoked (plus
  *    `user.deleted`), under ids computed from the entry, so deriving twice changes nothing.
  */
-export function createOutbox ({ models, clock, pendingWindowMs = PENDING_WINDOW_MS }: { models: Models, clock: Clock, pendingWindowMs?: number }) {
+export function createOutbox ({ models, clock, pendingWindowMs = PENDING_WINDOW_MS, onConfirmed }: {
+  models: Models
+  clock: Clock
+  pendingWindowMs?: number
+  /** Told of the sign-in events just confirmed (the new-device email); its failure does not undo them. */
+  onConfirmed?: (events: Array<Pick<AuditEvent, 'type' | 'userId' | 'sessionId' | 'ip' | 'userAgent' | 'timestamp' | 'data'>>) => Promise<unknown>
+}) {
   const { AuditEvent, Revocation, Session, User } = models
   const byName = models as unknown as Record<string, Model<any>>
 
@@ -128,6 +134,10 @@ export function createOutbox ({ models, clock, pendingWindowMs = PENDING_WINDOW_
     }
     if (confirmed.length > 0) await AuditEvent.updateMany({ _id: { $in: confirmed }, pending: true }, { $set: { pending: false }, $unset: { requires: 1 } })
     if (dropped.length > 0) await AuditEvent.deleteMany({ _id: { $in: dropped }, pending: true })
+    if (onConfirmed !== undefined && confirmed.length > 0) {
+      const ids = new Set(confirmed)
+      await onConfirmed(pending.filter((event) => ids.has(event._id) && event.type === 'session.created').map((event) => toEvent(event))).catch(() => {})
+    }
     return { confirmed: confirmed.length + newUsers.length, dropped: dropped.length }
   }
 

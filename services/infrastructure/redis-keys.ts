@@ -66,6 +66,10 @@ export const redisKeys = {
   webhookClaims: (endpointId: string) => `${PREFIX}whc{${endpointId}}`,
   /** Lease of the one instance doing the periodic audit-retention delete (where MongoDB has no TTL index). */
   auditRetentionLease: `${PREFIX}audit-retention`,
+  /** A "Not you? Sign that session out" link of a new-device email, by the SHA-256 of its token (JSON: user, session, what the email said). */
+  newDeviceSignOut: (tokenHash: string) => `${PREFIX}nd:${tokenHash}`,
+  /** Present once a session's new-device email was sent (one email however many instances see the sign-in). */
+  newDeviceNotified: (sessionId: string) => `${PREFIX}ndn:${sessionId}`,
   /** Prefix of the counters @fastify/rate-limit keeps. */
   rateLimitPrefix: `${PREFIX}rl:`
 } as const

@@ -105,3 +105,25 @@ t.test('otp.locked when a wrong guess uses the last attempt', async (t) => {
   t.equal(locked.length, 1, 'one otp.locked')
   t.notOk(JSON.stringify(locked).includes(code) || JSON.stringify(locked).includes(wrong), 'neither the code nor the guess')
 })
+
+t.test('no token, code or webhook secret in any log line, at trace level, through sign-ins, deliveries and failures', async (t) => {
+  const lines: string[] = []
+  const secret = `whsec_${Buffer.from('fedcba9876543210fedcba9876543210').toString('base64')}`
+  // A receiver that is never there: every attempt fails and is logged as it may be.
+  const app = await buildApp(t, stack, { ...relaxed, LOG_LEVEL: 'trace', NOTIFY_NEW_DEVICE: 'true', WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_URL: 'http://127.0.0.1:9/hook', WEBHOOK_SECRET: secret },
+    { events: { background: false, timeoutMs: 500 }, logStream: { write: (line) => { lines.push(line) } } })
+  const email = uniqueEmail('logs')
+  const first = await signUp(app, stack, email)
+  const code = await requestCode(app, stack, email)
+  const second = json(await app.inject({ method: 'POST', url: '/auth/otp/verify', headers: browser, payload: { email, code } }))
+  await app.outbox.reconcile()
+  await app.webhooks.runDue()
+  await app.webhooks.settle()
+  await app.inject({ method: 'GET', url: '/auth/activity', headers: bearer(second.accessToken) })
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(first.accessToken) })
+  t.ok(lines.length > 0, `${lines.length} log lines`)
+  const log = lines.join('\n')
+  for (const value of [first.accessToken, first.refreshToken, second.accessToken, second.refreshToken, code, secret, secret.slice(6)]) {
+    t.notOk(log.includes(value), 'not in the log')
+  }
+})

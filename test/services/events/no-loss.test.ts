@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import { setFaultHook } from '../../../services/infrastructure/fault-points.js'
@@ -127,4 +129,29 @@ t.test('a kill before the journal entry leaves a live session and no revocation 
   await app.outbox.reconcile()
   t.equal((await app.inject({ method: 'GET', url: '/auth/me', headers: bearer(accessToken) })).statusCode, 200)
   t.same(await typesOf(app, user.id), ['session.created', 'user.created'])
+})
+
+t.test('the events of actions killed after their commit point are delivered by the restarted instance', async (t) => {
+  const received: string[] = []
+  const server = createServer((request, response) => {
+    request.resume()
+    request.on('end', () => { received.push(String(request.headers['webhook-id'])); response.writeHead(204).end() })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.close() })
+  const { port } = server.address() as AddressInfo
+  const config = testConfig(stack, { ...relaxed, WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_URL: `http://127.0.0.1:${port}/hook`, WEBHOOK_SECRET: `whsec_${Buffer.from('a'.repeat(32)).toString('base64')}` })
+  const doomed = await instance(t, config)
+  const email = uniqueEmail('crash')
+  const { user, accessToken } = await signUp(doomed, stack, email)
+  const code = await requestCode(doomed, stack, email)
+  await killAt('session:inserted', async () => await doomed.inject({ method: 'POST', url: '/auth/otp/verify', payload: { email, code } }))
+  await killAt('revoke:journal-written', async () => await doomed.inject({ method: 'POST', url: '/auth/logout', headers: bearer(accessToken) }))
+
+  const app = await restartAndSettle(t, config)
+  await app.webhooks.runDue()
+  await app.webhooks.settle()
+  const events = (await app.auditLog.list({ userId: user.id, limit: 10 })).events
+  t.same(events.map((event) => event.type).sort(), ['session.created', 'session.created', 'session.revoked', 'user.created'])
+  t.same(received.sort(), events.map((event) => event.id).sort(), 'each committed event delivered once')
 })

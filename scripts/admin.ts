@@ -91,8 +91,14 @@ try {
   const operator = userInfo().username
   await auditLog.record({
     type: 'admin.action',
-    ...(found !== null && { userId: found.id }),
-    data: { via: 'script', operator, command: command as Command, ...(found === null && command === 'find' ? { query: address.trim().toLowerCase() } : {}) }
+    data: {
+      via: 'script',
+      operator,
+      command: command as Command,
+      ...(found !== null && { targetUserId: found.id }),
+      ...(found === null && command === 'find' && { query: address.trim().toLowerCase() }),
+      ...(command === 'disable' && values.reason !== undefined && { reason: values.reason })
+    }
   })
 
   if (command === 'find') {

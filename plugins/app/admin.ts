@@ -15,10 +15,14 @@ declare module 'fastify' {
     userAdmin: ReturnType<typeof createUserAdmin>
     /**
      * onRequest hook of every /admin route: the per-IP admin limit (RATE_LIMIT_ADMIN, through
-     * Redis, counted before the key is looked at), then the key (401 ADMIN_KEY_INVALID), then the
-     * call is recorded as an `admin.action` event naming the key's fingerprint.
+     * Redis, counted before the key is looked at), then the key (401 ADMIN_KEY_INVALID).
      */
     authenticateAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /**
+     * preHandler hook of every /admin route: the call, validated, is recorded as an `admin.action`
+     * event naming the key's fingerprint before it acts (if the record fails, nothing happens).
+     */
+    recordAdminCall: (request: FastifyRequest) => Promise<void>
   }
   interface FastifyRequest {
     /** The admin key that authenticated this request (set by `authenticateAdmin`). */
@@ -60,16 +64,24 @@ export default fp(async function adminPlugin (fastify) {
       throw new AdminKeyInvalidError()
     }
     request.adminKey = identity
-    // A call about one user is in that user's history too (GET /admin/audit-events?userId=).
+  })
+
+  fastify.decorate('recordAdminCall', async function recordAdminCall (request: FastifyRequest): Promise<void> {
+    // The user a call is about goes in data.targetUserId, not userId: the event (the admin's IP,
+    // user agent and key fingerprint) is not part of that user's own activity (GET /auth/activity).
     const id = (request.params as { id?: string } | undefined)?.id
-    const target = request.routeOptions.url?.startsWith('/admin/users/:id') === true && id !== undefined && /^[0-9a-f]{24}$/.test(id) ? id : undefined
-    // Recorded before the call acts: if the record cannot be written (503), nothing happens.
+    const targetUserId = request.routeOptions.url?.startsWith('/admin/users/:id') === true ? id : undefined
+    const reason = (request.body as { reason?: unknown } | undefined)?.reason
     await fastify.auditLog.record({
       type: 'admin.action',
-      ...(target !== undefined && { userId: target }),
       ip: request.ip,
       ...(request.headers['user-agent'] !== undefined && { userAgent: request.headers['user-agent'].slice(0, 256) }),
-      data: { keyFingerprint: identity.fingerprint, ...callDetails(request) }
+      data: {
+        keyFingerprint: request.adminKey?.fingerprint,
+        ...callDetails(request),
+        ...(targetUserId !== undefined && { targetUserId }),
+        ...(typeof reason === 'string' && { reason })
+      }
     })
   })
 }, { name: 'admin', dependencies: ['services', 'rate-limit'] })

@@ -5,9 +5,13 @@ import type { FastifyInstance } from 'fastify'
 export const AdminSecurity = [{ adminKey: [] }]
 export const adminTags = ['admin']
 
-/** Route options of every admin route: `authenticateAdmin` first, the global per-IP limit replaced by the admin one. */
+/**
+ * Route options of every admin route: `authenticateAdmin` first (the admin limit, then the key),
+ * the call recorded once validated, the global per-IP limit replaced by the admin one.
+ */
 export const adminOnly = (fastify: FastifyInstance) => ({
   onRequest: [fastify.authenticateAdmin],
+  preHandler: [fastify.recordAdminCall],
   config: { rateLimit: false as const }
 })
 

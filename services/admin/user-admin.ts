@@ -99,11 +99,9 @@ export function createUserAdmin ({ models, revocation, sessions, accounts, audit
     return Passkey === undefined ? 0 : await Passkey.countDocuments({ userId })
   }
 
-  const eventContext = (actor: AdminActor) => ({
-    ...(actor.ip !== undefined && { ip: actor.ip }),
-    ...(actor.userAgent !== undefined && { userAgent: actor.userAgent.slice(0, 256) })
-  })
-  const by = (actor: AdminActor) => ({ by: actor.via === 'script' ? 'script' : 'admin', ...(actor.keyFingerprint !== undefined && { keyFingerprint: actor.keyFingerprint }) })
+  // user.disabled / user.enabled are part of the user's own history (and go to webhooks): they say
+  // who acted in kind only. The admin's key fingerprint, IP and reason are in the admin.action event.
+  const by = (actor: AdminActor) => ({ by: actor.via === 'script' ? 'script' : 'admin' })
 
   /** One user with its state and counts: live sessions, passkeys, and the last sign-in (newest session). */
   async function getUser (userId: string): Promise<AdminUserDetail> {
@@ -168,7 +166,7 @@ export function createUserAdmin ({ models, revocation, sessions, accounts, audit
       await requireUser(userId)
       await User.updateOne({ _id: userId }, reason === undefined ? { $unset: { disabledReason: 1 } } : { $set: { disabledReason: reason } })
       await revocation.revoke({ kind: 'account-disabled', userId, sessionIds: [] })
-      await auditLog.record({ type: 'user.disabled', userId, ...eventContext(actor), data: { ...by(actor), ...(reason !== undefined && { reason }) } })
+      await auditLog.record({ type: 'user.disabled', userId, data: by(actor) })
       return await getUser(userId)
     },
 
@@ -177,7 +175,7 @@ export function createUserAdmin ({ models, revocation, sessions, accounts, audit
       await requireUser(userId)
       await User.updateOne({ _id: userId }, { $unset: { disabledAt: 1, disabledReason: 1 }, $set: { enabledAt: new Date(clock.now()) } })
       await revocation.markEnabled(userId)
-      await auditLog.record({ type: 'user.enabled', userId, ...eventContext(actor), data: by(actor) })
+      await auditLog.record({ type: 'user.enabled', userId, data: by(actor) })
       return await getUser(userId)
     },
 

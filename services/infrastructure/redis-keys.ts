@@ -35,8 +35,8 @@ export const redisKeys = {
   /** Present while a revoked session may still have live access tokens. */
   revokedSession: (userId: string, sessionId: string) => `${PREFIX}s${userTag(userId)}${sessionId}`,
   /**
-   * Unix seconds: the user's account was disabled at that second (services/admin), or minus the
-   * second it was enabled again. Read by the same MGET: a token it covers that the revocation keys
+   * Unix ms: the user's account was disabled at that time (services/admin), or minus the time it
+   * was enabled again. Read by the same MGET: a token it covers that the revocation keys
    * refuse is refused as ACCOUNT_DISABLED.
    */
   disabledAt: (userId: string) => `${PREFIX}d${userTag(userId)}${userId}`,

@@ -64,14 +64,14 @@ const REVOKE_REASONS: Record<RevocationKind, 'logout' | 'logout-all' | 'reuse' |
 /** Kinds that end every session and token of the user (valid-after moves to the revocation's time). */
 const ENDS_EVERYTHING = new Set<RevocationKind>(['logout-all', 'account-deleted', 'account-disabled'])
 
-// KEYS: the disabled mark. ARGV: its value, its TTL ms. The value is the Unix second the account
-// was disabled, or minus the second it was enabled again; only ever moves forward in time, so a
-// replayed disable never overrides a later enable.
+// KEYS: the disabled mark. ARGV: its value, its TTL ms. The value is the Unix time in ms the account
+// was disabled, or minus the time it was enabled again; it only ever moves forward in time (at the
+// same millisecond the first stays), so a replayed disable never overrides a later enable.
 const disabledMarkScript = defineScript<number>(`
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local wanted = tonumber(ARGV[1])
 if math.abs(current) > math.abs(wanted) or tonumber(ARGV[2]) <= 0 then return 0 end
-if current == wanted and redis.call('PTTL', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+if math.abs(current) == math.abs(wanted) and (current ~= wanted or redis.call('PTTL', KEYS[1]) >= tonumber(ARGV[2])) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `)
@@ -163,7 +163,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     blacklist?: { jti: string, ttlMs: number }
     marks: Array<{ sessionId: string, ttlMs: number }>
     cachedUser?: string | '-'
-    /** The account was disabled at this second (Unix seconds), mark kept for ttlMs. */
+    /** The account was disabled at this time (Unix ms), mark kept for ttlMs. */
     disabled?: { at: number, ttlMs: number }
   }
 
@@ -216,7 +216,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       blacklist: entry.jti == null || entry.tokenExpiresAt == null ? undefined : { jti: entry.jti, ttlMs: entry.tokenExpiresAt.getTime() - now },
       marks: entry.sessionIds.map((sessionId) => ({ sessionId: sessionId.toString(), ttlMs: markTtl })),
       cachedUser: dropCachedUser ? '-' : undefined,
-      disabled: entry.kind === 'account-disabled' ? { at: Math.floor(entry.at.getTime() / 1000), ttlMs: markTtl } : undefined
+      disabled: entry.kind === 'account-disabled' ? { at: entry.at.getTime(), ttlMs: markTtl } : undefined
     })
   }
 
@@ -281,7 +281,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
         ? []
         : [{ sessionId: session._id.toString(), ttlMs: session.revokedAt.getTime() + markLifeMs - now }]),
       cachedUser: JSON.stringify(publicUser),
-      disabled: user.disabledAt == null ? undefined : { at: Math.floor(user.disabledAt.getTime() / 1000), ttlMs: user.disabledAt.getTime() + markLifeMs - now }
+      disabled: user.disabledAt == null ? undefined : { at: user.disabledAt.getTime(), ttlMs: user.disabledAt.getTime() + markLifeMs - now }
     })
 
     // A disabled account's tokens are all refused (the ones issued before it are revoked anyway).
@@ -335,7 +335,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       )
       if (tokenRevoked != null || sessionRevoked != null || (validAfter != null && claims.iat < Number(validAfter))) {
         // Disabling revokes every session: the disabled mark only names the reason.
-        throw disabledAt != null && claims.iat <= Number(disabledAt) ? new AccountDisabledError() : new TokenRevokedError()
+        throw disabledAt != null && claims.iat * 1000 <= Number(disabledAt) ? new AccountDisabledError() : new TokenRevokedError()
       }
       if (user != null) {
         cacheHits.inc()
@@ -378,12 +378,12 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     },
 
     /**
-     * Once the account is enabled again: the disabled mark becomes "enabled at" (a negative second),
+     * Once the account is enabled again: the disabled mark becomes "enabled at" (a negative time),
      * which a replay of the disable cannot override. Its old tokens stay revoked (TOKEN_REVOKED).
      */
     async markEnabled (userId: string): Promise<void> {
       const now = clock.now()
-      await disabledMarkScript(redis, [redisKeys.disabledAt(userId)], [-Math.floor(now / 1000), markLifeMs])
+      await disabledMarkScript(redis, [redisKeys.disabledAt(userId)], [-now, markLifeMs])
     },
 
     /** Drops the cached user after a change; the next request rebuilds it from MongoDB. */

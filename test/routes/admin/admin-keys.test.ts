@@ -95,7 +95,9 @@ t.test('every admin call is an admin.action event naming the key fingerprint; ke
 
   const { events } = await app.auditLog.list({ type: 'admin.action', limit: 10 })
   t.equal(events.length, 2, 'the two accepted calls, not the refused one')
-  t.match(events[1], { type: 'admin.action', userId: user.user.id, data: { keyFingerprint: adminKeyFingerprint(nextKey), method: 'GET', route: '/admin/users/:id', params: { id: user.user.id } } })
+  t.match(events[1], { type: 'admin.action', data: { keyFingerprint: adminKeyFingerprint(nextKey), method: 'GET', route: '/admin/users/:id', params: { id: user.user.id }, targetUserId: user.user.id } })
+  t.equal(events[1]!.userId, undefined, "not in the user's own history (the admin's IP and key fingerprint are not theirs to see)")
+  t.same((await app.inject({ method: 'GET', url: '/auth/activity', headers: bearer(user.accessToken) })).json().events.filter((event: { type: string }) => event.type === 'admin.action'), [], 'GET /auth/activity shows no admin.action')
   t.match(events[0], { data: { keyFingerprint: adminKeyFingerprint(key), route: '/admin/users', query: { q: 'ada' } } })
   t.match(adminKeyFingerprint(key), /^[0-9a-f]{8}$/)
   const stored = JSON.stringify(await app.mongo.models.AuditEvent.find().lean())

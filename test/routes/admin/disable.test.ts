@@ -59,7 +59,11 @@ t.test('disable: every token of the user is 401 ACCOUNT_DISABLED and refresh 401
   t.equal(json(await one.inject({ method: 'POST', url: '/auth/introspect', headers: bearer('x'.repeat(40)), payload: { token: user.accessToken } })).code, 'NOT_FOUND', 'introspection is off in this app (its INACTIVE set is unit-covered by the route)')
 
   const { events } = await one.auditLog.list({ userId: user.user.id, type: 'user.disabled', limit: 5 })
-  t.match(events, [{ type: 'user.disabled', data: { reason: 'chargeback fraud', by: 'admin', keyFingerprint: adminKeyFingerprint(key) } }], 'recorded')
+  t.match(events, [{ type: 'user.disabled', data: { by: 'admin' } }], 'recorded in the user\'s history')
+  t.same(Object.keys(events[0]!.data), ['by'], 'without the admin\'s key fingerprint or note')
+  t.equal(events[0]!.ip, undefined, 'nor the admin\'s IP')
+  const [action] = (await one.auditLog.list({ type: 'admin.action', limit: 1 })).events
+  t.match(action, { data: { route: '/admin/users/:id/disable', targetUserId: user.user.id, reason: 'chargeback fraud', keyFingerprint: adminKeyFingerprint(key) } }, 'the admin side is in admin.action')
 })
 
 t.test('a disabled account: link and code requests still answer 202; proving the mailbox or the password is 403 ACCOUNT_DISABLED', async (t) => {

@@ -9,6 +9,7 @@ import { ErrorCodes, isAppError, type ErrorCode, type ErrorExtras } from './serv
 import { describeValidation, MESSAGE_KEYWORD, type SchemaError } from './services/infrastructure/validation-messages.js'
 import { withWait } from './services/infrastructure/wait-in-words.js'
 import addressLimit from './plugins/app/address-limit.js'
+import admin from './plugins/app/admin.js'
 import authenticate from './plugins/app/authenticate.js'
 import configPlugin, { type ConfigPluginOptions } from './plugins/app/config.js'
 import crossDevice, { type CrossDeviceOptions } from './plugins/app/cross-device.js'
@@ -28,6 +29,7 @@ import mongoose from './plugins/external/mongoose.js'
 import rateLimit from './plugins/external/rate-limit.js'
 import redis from './plugins/external/redis.js'
 import swagger from './plugins/external/swagger.js'
+import adminRoutes from './routes/admin/index.js'
 import assetRoutes from './routes/assets.js'
 import authRoutes from './routes/auth/index.js'
 import devInboxRoutes from './routes/dev-inbox.js'
@@ -225,6 +227,7 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(dataLossWatch, opts)
   await fastify.register(crossDevice, opts)
   await fastify.register(events, opts)
+  await fastify.register(admin)
   // Before the routes: it collects their schemas as they are added.
   await fastify.register(swagger)
 
@@ -234,6 +237,8 @@ export default fp(async function app (fastify, opts: AppOptions) {
   await fastify.register(wellKnownRoutes)
   await fastify.register(assetRoutes)
   await fastify.register(pageRoutes)
+  // The admin API exists only with ADMIN_API_KEYS: otherwise /admin/* is a 404 and absent from the document.
+  if (fastify.adminKeys.enabled) await fastify.register(adminRoutes, { prefix: '/admin' })
   // Captured mail is listed only in development mode with the in-memory outbox; never in production.
   if (fastify.config.NODE_ENV === 'development' && fastify.devOutbox !== null) await fastify.register(devInboxRoutes)
 }, { name: 'latchkey' })

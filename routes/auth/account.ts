@@ -4,7 +4,7 @@ import { bearerOnly } from '../route-options.js'
 import { BearerSecurity, errors, Name, PublicUser } from '../schemas.js'
 
 const tags = ['account']
-const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED', 503: 'SERVICE_UNAVAILABLE' }
+const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED, ACCOUNT_DISABLED', 503: 'SERVICE_UNAVAILABLE' }
 
 const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/me', {

@@ -5,7 +5,7 @@ import { hashToken, safeEqual } from '../../services/tokens/token-crypto.js'
 import { errors } from '../schemas.js'
 
 /** Answers that mean "this is not a live access token" (anything else, a dependency down included, is an error). */
-const INACTIVE = new Set(['TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_REVOKED'])
+const INACTIVE = new Set(['TOKEN_INVALID', 'TOKEN_EXPIRED', 'TOKEN_REVOKED', 'ACCOUNT_DISABLED'])
 
 /**
  * POST /auth/introspect (RFC 7662): for resource servers that need instant revocation. They

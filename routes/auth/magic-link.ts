@@ -102,7 +102,7 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }, { additionalProperties: false }),
       response: {
         201: SignedIn,
-        ...errors({ 400: 'VALIDATION_FAILED', 403: 'MAGIC_LINK_INVALID', 409: 'EMAIL_TAKEN', 503: 'SERVICE_UNAVAILABLE' })
+        ...errors({ 400: 'VALIDATION_FAILED', 403: 'MAGIC_LINK_INVALID, ACCOUNT_DISABLED', 409: 'EMAIL_TAKEN', 503: 'SERVICE_UNAVAILABLE' })
       }
     }
   }, async (request, reply) => {
@@ -127,7 +127,7 @@ const magicLinkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       body: Type.Object({ token: OpaqueToken }, { additionalProperties: false }),
       response: {
         200: SignedIn,
-        ...errors({ 400: 'VALIDATION_FAILED', 403: 'MAGIC_LINK_INVALID', 503: 'SERVICE_UNAVAILABLE' })
+        ...errors({ 400: 'VALIDATION_FAILED', 403: 'MAGIC_LINK_INVALID, ACCOUNT_DISABLED', 503: 'SERVICE_UNAVAILABLE' })
       }
     }
   }, async (request) => {

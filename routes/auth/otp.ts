@@ -56,6 +56,7 @@ const otpRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         ...errors({
           400: 'VALIDATION_FAILED',
           401: 'OTP_INVALID (with attemptsRemaining), OTP_EXPIRED',
+          403: 'ACCOUNT_DISABLED (the account was disabled by an administrator)',
           429: 'OTP_LOCKED (last attempt used; or the address\'s budget spent or backing off, with Retry-After), RATE_LIMITED',
           503: 'SERVICE_UNAVAILABLE'
         })

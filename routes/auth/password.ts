@@ -22,7 +22,7 @@ const passwordRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }, { additionalProperties: false }),
       response: {
         200: SignedIn,
-        ...errors({ 400: 'VALIDATION_FAILED', 401: 'INVALID_CREDENTIALS', 503: 'SERVICE_UNAVAILABLE' })
+        ...errors({ 400: 'VALIDATION_FAILED', 401: 'INVALID_CREDENTIALS', 403: 'ACCOUNT_DISABLED (the account was disabled by an administrator)', 503: 'SERVICE_UNAVAILABLE' })
       }
     }
   }, async (request) => await fastify.accounts.signInWithPassword(normalizeEmail(request.body.email), request.body.password, clientInfo(request)))

@@ -4,7 +4,7 @@ import { bearerOnly, perIpLimit } from '../route-options.js'
 import { BearerSecurity, errors, ObjectIdString, TokenPair } from '../schemas.js'
 
 const tags = ['sessions']
-const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED', 503: 'SERVICE_UNAVAILABLE' }
+const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED, ACCOUNT_DISABLED', 503: 'SERVICE_UNAVAILABLE' }
 
 const sessionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post('/refresh', {

@@ -18,7 +18,7 @@ const Title = Type.String({
   [MESSAGE_KEYWORD]: 'must contain some text, not only spaces'
 })
 const Params = Type.Object({ id: ObjectIdString }, { additionalProperties: false })
-const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED', 503: 'SERVICE_UNAVAILABLE' }
+const bearerErrors = { 401: 'TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, TOKEN_REVOKED, ACCOUNT_DISABLED', 503: 'SERVICE_UNAVAILABLE' }
 const tags = ['todos']
 
 /** The demo protected resource: each user sees and changes only their own todos. */

@@ -33,6 +33,7 @@ export const EnvSchema = Type.Object({
   JWT_KEY_SYNC_INTERVAL: Seconds(30, 'how often each instance re-reads the signing keys from MongoDB (bounds how long a rotation takes to reach every instance)'),
   KEY_ENCRYPTION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'seals the private signing keys in MongoDB (AES-256-GCM); defaults to JWT_SECRET' })),
   INTROSPECTION_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'client secret for POST /auth/introspect (Authorization: Bearer <secret>); unset: introspection is off' })),
+  ADMIN_API_KEYS: Type.Optional(Type.String({ description: 'comma-separated admin API keys (each at least 32 characters; several so they can be rotated) for /admin/* (Authorization: Bearer <key>); unset: the admin API is off (404)' })),
   ACCESS_TOKEN_TTL: Seconds(900, 'access JWT lifetime'),
   REFRESH_TOKEN_TTL: Seconds(2_592_000, 'absolute refresh token (session) lifetime'),
   MAGIC_LINK_TTL: Seconds(900, 'magic link lifetime'),
@@ -52,6 +53,7 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_GLOBAL: Type.Integer({ minimum: 1, default: 300, description: 'requests per minute per IP (IPv6 per /64) on routes without a tighter limit; shared through Redis' }),
   RATE_LIMIT_BEARER: Type.Integer({ minimum: 1, default: 3000, description: 'requests per minute per IP on Bearer-authenticated routes, over every instance (counted locally, sent to Redis in batches: no round trip of its own until a client nears it)' }),
   RATE_LIMIT_INTROSPECT: Type.Integer({ minimum: 1, default: 3000, description: 'introspection requests per minute per IP; shared through Redis' }),
+  RATE_LIMIT_ADMIN: Type.Integer({ minimum: 1, default: 120, description: 'admin API requests per minute per IP, over every admin route; shared through Redis, counted before the key is checked' }),
   RATE_LIMIT_AUTH: Type.Integer({ minimum: 1, default: 10, description: 'requests per minute per IP on the sign-in endpoints (link, code, signup, consume, login)' }),
   RATE_LIMIT_AUTH_TOTAL: Type.Integer({ minimum: 1, default: 20, description: 'requests per minute per IP over all the sign-in endpoints together (links, codes, signup, consume, login and the pages\' forms)' }),
   RATE_LIMIT_REFRESH: Type.Integer({ minimum: 1, default: 30, description: 'refreshes per minute per IP' }),
@@ -136,6 +138,15 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     const url = URL.canParse(config.WEBHOOK_URL) ? new URL(config.WEBHOOK_URL) : null
     if (url === null || !(url.protocol === 'https:' || (config.WEBHOOK_ALLOW_PRIVATE && url.protocol === 'http:'))) {
       throw new ConfigError('Invalid configuration: WEBHOOK_URL must be an https:// URL (http:// needs WEBHOOK_ALLOW_PRIVATE=true)')
+    }
+  }
+  if (config.ADMIN_API_KEYS !== undefined) {
+    const adminKeys = splitList(config.ADMIN_API_KEYS)
+    if (adminKeys.length === 0 || adminKeys.some((key) => key.length < 32)) {
+      throw new ConfigError('Invalid configuration: ADMIN_API_KEYS must list keys of at least 32 characters each, separated by commas')
+    }
+    if (adminKeys.some((key) => key === config.JWT_SECRET || key === config.INTROSPECTION_SECRET)) {
+      throw new ConfigError('Invalid configuration: ADMIN_API_KEYS must not reuse JWT_SECRET or INTROSPECTION_SECRET')
     }
   }
   const schedule = keySchedule(config)

@@ -31,7 +31,9 @@ export const ErrorCodes = {
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   INTERNAL_ERROR: 'INTERNAL_ERROR',
   REAUTH_REQUIRED: 'REAUTH_REQUIRED',
-  PASSKEY_INVALID: 'PASSKEY_INVALID'
+  PASSKEY_INVALID: 'PASSKEY_INVALID',
+  ADMIN_KEY_INVALID: 'ADMIN_KEY_INVALID',
+  ACCOUNT_DISABLED: 'ACCOUNT_DISABLED'
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes
@@ -80,6 +82,11 @@ export const CrossDeviceBusyError = define('RATE_LIMITED', 'Too many open sign-i
 export const ReauthRequiredError = define('REAUTH_REQUIRED', 'This action needs a recent sign-in: re-authenticate (POST /auth/reauthenticate) and try again', 403)
 export const PasskeyRejectedError = define('PASSKEY_INVALID', 'The passkey could not be registered: it is invalid, already registered, or its challenge is used or expired', 400)
 export const PasskeyInvalidError = define('PASSKEY_INVALID', 'The passkey was not accepted', 401)
+export const AdminKeyInvalidError = define('ADMIN_KEY_INVALID', 'Authorization: Bearer <admin API key> is required', 401)
+/** A token of a disabled account (access token on any request). */
+export const AccountDisabledError = define('ACCOUNT_DISABLED', 'This account is disabled', 401)
+/** A sign-in (link, code, password, passkey) that proved who it is, into a disabled account. */
+export const AccountDisabledSignInError = define('ACCOUNT_DISABLED', 'This account is disabled; contact support', 403)
 
 export function isAppError (error: unknown): error is InstanceType<AppErrorConstructor> & ErrorExtras {
   return error instanceof Error && [...appErrors].some((ctor) => error instanceof ctor)

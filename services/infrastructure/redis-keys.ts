@@ -34,6 +34,12 @@ export const redisKeys = {
   validAfter: (userId: string) => `${PREFIX}v${userTag(userId)}${userId}`,
   /** Present while a revoked session may still have live access tokens. */
   revokedSession: (userId: string, sessionId: string) => `${PREFIX}s${userTag(userId)}${sessionId}`,
+  /**
+   * Unix ms: the user's account was disabled at that time (services/admin), or minus the time it
+   * was enabled again. Read by the same MGET: a token it covers that the revocation keys
+   * refuse is refused as ACCOUNT_DISABLED.
+   */
+  disabledAt: (userId: string) => `${PREFIX}d${userTag(userId)}${userId}`,
   /** Blacklisted access-token jti, kept for the token's remaining lifetime. */
   revokedToken: (userId: string, jti: string) => `${PREFIX}b${userTag(userId)}${jti}`,
   /**
@@ -54,6 +60,8 @@ export const redisKeys = {
    * challenge, tagged by that hash; lives at most 5 minutes and is consumed once with GETDEL.
    */
   passkeyChallenge: (challengeHash: string) => `${PREFIX}pk{${challengeHash}}`,
+  /** Admin API requests of one client (IP, IPv6 /64): a @fastify/rate-limit key under `rateLimitPrefix`. */
+  adminHits: (client: string) => `admin:${client}`,
   /** Bearer requests of one client (IP, IPv6 /64) in one minute, over every instance. */
   bearerHits: (client: string, window: number) => `${PREFIX}rb:${client}:${window}`,
   /**

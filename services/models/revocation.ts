@@ -1,6 +1,6 @@
 import { Schema, type Connection, type InferSchemaType, type Types } from 'mongoose'
 
-export const REVOCATION_KINDS = ['logout', 'logout-all', 'session', 'reuse', 'account-deleted'] as const
+export const REVOCATION_KINDS = ['logout', 'logout-all', 'session', 'reuse', 'account-deleted', 'account-disabled'] as const
 export type RevocationKind = typeof REVOCATION_KINDS[number]
 
 /**

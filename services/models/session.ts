@@ -18,7 +18,7 @@ const sessionSchema = new Schema({
   /** When the person last proved who they are on this session (sign-in, re-authentication): the tokens' auth_time. */
   authTime: { type: Date },
   revokedAt: { type: Date, default: null },
-  revokeReason: { type: String, enum: ['logout', 'logout-all', 'reuse', 'user', 'deleted', null], default: null }
+  revokeReason: { type: String, enum: ['logout', 'logout-all', 'reuse', 'user', 'deleted', 'disabled', null], default: null }
 }, { timestamps: { createdAt: true, updatedAt: false }, versionKey: false, strict: 'throw', read: 'primary' })
 
 export type SessionFields = InferSchemaType<typeof sessionSchema> & { _id: Types.ObjectId, createdAt: Date }

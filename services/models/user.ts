@@ -8,7 +8,13 @@ const userSchema = new Schema({
   /** Access tokens issued before this instant are dead (logout-all). Mirrors Redis `validAfter`. */
   tokensValidAfter: { type: Date },
   /** The WebAuthn user handle (32 random bytes, base64url): never the address or the database id. Set at the first passkey. */
-  passkeyHandle: { type: String }
+  passkeyHandle: { type: String },
+  /** Set while an administrator has disabled the account (services/admin). Mirrored in Redis for the tokens' check. */
+  disabledAt: { type: Date },
+  /** The administrator's note on why (never shown to the user). */
+  disabledReason: { type: String, maxlength: 500 },
+  /** When an administrator last enabled it: a disable decided before this is never applied again (journal replays). */
+  enabledAt: { type: Date }
 }, { timestamps: true, versionKey: false, strict: 'throw', read: 'primary' })
 
 export type UserFields = InferSchemaType<typeof userSchema>

@@ -1,7 +1,7 @@
 import { randomInt, randomUUID } from 'node:crypto'
 import { isValidObjectId } from 'mongoose'
 import type { Clock } from '../infrastructure/clock.js'
-import { TokenRevokedError } from '../infrastructure/errors.js'
+import { AccountDisabledError, TokenRevokedError } from '../infrastructure/errors.js'
 import type { Metrics } from '../infrastructure/metrics.js'
 import type { RedisClient } from '../infrastructure/redis-client.js'
 import { redisKeys } from '../infrastructure/redis-keys.js'
@@ -59,9 +59,24 @@ export const MARK_MARGIN_MS = 60_000
  */
 export const REPLAY_MARGIN_MS = 30_000
 
-const REVOKE_REASONS: Record<RevocationKind, 'logout' | 'logout-all' | 'reuse' | 'user' | 'deleted'> = {
-  logout: 'logout', 'logout-all': 'logout-all', session: 'user', reuse: 'reuse', 'account-deleted': 'deleted'
+const REVOKE_REASONS: Record<RevocationKind, 'logout' | 'logout-all' | 'reuse' | 'user' | 'deleted' | 'disabled'> = {
+  logout: 'logout', 'logout-all': 'logout-all', session: 'user', reuse: 'reuse', 'account-deleted': 'deleted', 'account-disabled': 'disabled'
 }
+
+/** Kinds that end every session and token of the user (valid-after moves to the revocation's time). */
+const ENDS_EVERYTHING = new Set<RevocationKind>(['logout-all', 'account-deleted', 'account-disabled'])
+
+// KEYS: the disabled mark. ARGV: its value, its TTL ms. The value is the Unix time in ms the account
+// was disabled, or minus the time it was enabled again; it only ever moves forward in time (at the
+// same millisecond the first stays), so a replayed disable never overrides a later enable.
+const disabledMarkScript = defineScript<number>(`
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local wanted = tonumber(ARGV[1])
+if math.abs(current) > math.abs(wanted) or tonumber(ARGV[2]) <= 0 then return 0 end
+if math.abs(current) == math.abs(wanted) and (current ~= wanted or redis.call('PTTL', KEYS[1]) >= tonumber(ARGV[2])) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
 
 // KEYS: valid-after, cached user, blacklist entry, session marks... (one user's keys: one hash tag).
 // ARGV: valid-after seconds ('' = none), its TTL ms, blacklist TTL ms ('0' = none),
@@ -150,10 +165,14 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     blacklist?: { jti: string, ttlMs: number }
     marks: Array<{ sessionId: string, ttlMs: number }>
     cachedUser?: string | '-'
+    /** The account was disabled at this time (Unix ms), mark kept for ttlMs. */
+    disabled?: { at: number, ttlMs: number }
   }
 
   async function writeMirror (write: MirrorWrite): Promise<void> {
     const { userId } = write
+    // Before the script: the cached user it writes vouches for the disabled mark too.
+    if (write.disabled !== undefined) await disabledMarkScript(redis, [redisKeys.disabledAt(userId)], [write.disabled.at, Math.round(write.disabled.ttlMs)])
     const keys = [
       redisKeys.validAfter(userId),
       redisKeys.cachedUser(userId),
@@ -179,13 +198,13 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       sessionIds: request.sessionIds,
       jti: request.token?.jti,
       tokenExpiresAt: request.token === undefined ? undefined : new Date(request.token.exp * 1000),
-      validAfter: request.kind === 'logout-all' || request.kind === 'account-deleted' ? at : undefined,
+      validAfter: ENDS_EVERYTHING.has(request.kind) ? at : undefined,
       at,
       expiresAt: new Date(at.getTime() + markLifeMs)
     }
   }
 
-  type Mirrored = Pick<RevocationFields, 'at' | 'validAfter' | 'jti' | 'tokenExpiresAt'> & { userId: { toString: () => string }, sessionIds: Array<{ toString: () => string }> }
+  type Mirrored = Pick<RevocationFields, 'at' | 'validAfter' | 'jti' | 'tokenExpiresAt'> & { kind?: RevocationKind, userId: { toString: () => string }, sessionIds: Array<{ toString: () => string }> }
 
   /** Writes one journal entry into Redis (idempotent: replaying it changes nothing that is there). */
   async function mirrorEntry (entry: Mirrored, now: number, dropCachedUser = false): Promise<void> {
@@ -198,7 +217,8 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       validAfterTtlMs: markTtl,
       blacklist: entry.jti == null || entry.tokenExpiresAt == null ? undefined : { jti: entry.jti, ttlMs: entry.tokenExpiresAt.getTime() - now },
       marks: entry.sessionIds.map((sessionId) => ({ sessionId: sessionId.toString(), ttlMs: markTtl })),
-      cachedUser: dropCachedUser ? '-' : undefined
+      cachedUser: dropCachedUser ? '-' : undefined,
+      disabled: entry.kind === 'account-disabled' ? { at: entry.at.getTime(), ttlMs: markTtl } : undefined
     })
   }
 
@@ -214,10 +234,18 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       return entry
     }
     const revoke = { $set: { revokedAt: at, revokeReason: REVOKE_REASONS[entry.kind] } }
-    if (entry.kind === 'logout-all') {
+    if (entry.kind === 'logout-all' || entry.kind === 'account-disabled') {
       await User.updateOne({ _id: userId }, { $max: { tokensValidAfter: at } })
+      let until = at
+      if (entry.kind === 'account-disabled') {
+        // The flag, unless the account was enabled after this decision (a replay must not undo that).
+        const flagged = await User.updateOne({ _id: userId, $or: [{ enabledAt: null }, { enabledAt: { $lt: at } }] }, { $max: { disabledAt: at } })
+        // A sign-in reads the flag after making its session (services/sessions/sessions.ts): one that
+        // missed it made its session before now, so every session made until now ends.
+        if (flagged.matchedCount > 0) until = new Date(Math.max(clock.now(), at.getTime()))
+      }
       // Every session that existed when the user logged out everywhere, listed or not.
-      await Session.updateMany({ userId, revokedAt: null, createdAt: { $lte: at } }, revoke)
+      await Session.updateMany({ userId, revokedAt: null, createdAt: { $lte: until } }, revoke)
       // The sessions revoked above are the ones marked, whatever the caller listed: a session made
       // while a list was read (a sign-in racing the logout) may have a token of the valid-after
       // second itself, which valid-after alone lets through. Their ids go into the journal for replays.
@@ -236,7 +264,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     if (!isValidObjectId(claims.sub) || !isValidObjectId(claims.sid)) throw new TokenRevokedError()
     const now = clock.now()
     const [user, sessions] = await Promise.all([
-      User.findById(claims.sub, { email: 1, name: 1, createdAt: 1, tokensValidAfter: 1 }).lean(),
+      User.findById(claims.sub, { email: 1, name: 1, createdAt: 1, tokensValidAfter: 1, disabledAt: 1 }).lean(),
       Session.find(
         { userId: claims.sub, $or: [{ _id: claims.sid }, { revokedAt: { $gt: new Date(now - markLifeMs) } }] },
         { revokedAt: 1 }
@@ -254,9 +282,12 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       marks: sessions.flatMap((session) => session.revokedAt == null
         ? []
         : [{ sessionId: session._id.toString(), ttlMs: session.revokedAt.getTime() + markLifeMs - now }]),
-      cachedUser: JSON.stringify(publicUser)
+      cachedUser: JSON.stringify(publicUser),
+      disabled: user.disabledAt == null ? undefined : { at: user.disabledAt.getTime(), ttlMs: user.disabledAt.getTime() + markLifeMs - now }
     })
 
+    // A disabled account's tokens are all refused (the ones issued before it are revoked anyway).
+    if (user.disabledAt != null) throw new AccountDisabledError()
     const current = sessions.find((session) => session._id.toString() === claims.sid)
     if (current === undefined || current.revokedAt != null || claims.iat < validAfter) throw new TokenRevokedError()
     return publicUser
@@ -297,14 +328,17 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
      * no MongoDB query. Throws TOKEN_REVOKED, or a Redis error that the caller turns into 503.
      */
     async checkAccessToken (claims: AccessClaims): Promise<PublicUser> {
-      const [user, validAfter, sessionRevoked, tokenRevoked] = await redis.mget(
+      const [user, validAfter, sessionRevoked, tokenRevoked, disabledAt] = await redis.mget(
         redisKeys.cachedUser(claims.sub),
         redisKeys.validAfter(claims.sub),
         redisKeys.revokedSession(claims.sub, claims.sid),
-        redisKeys.revokedToken(claims.sub, claims.jti)
+        redisKeys.revokedToken(claims.sub, claims.jti),
+        redisKeys.disabledAt(claims.sub)
       )
-      if (tokenRevoked != null || sessionRevoked != null) throw new TokenRevokedError()
-      if (validAfter != null && claims.iat < Number(validAfter)) throw new TokenRevokedError()
+      if (tokenRevoked != null || sessionRevoked != null || (validAfter != null && claims.iat < Number(validAfter))) {
+        // Disabling revokes every session: the disabled mark only names the reason.
+        throw disabledAt != null && claims.iat * 1000 <= Number(disabledAt) ? new AccountDisabledError() : new TokenRevokedError()
+      }
       if (user != null) {
         cacheHits.inc()
         return JSON.parse(user) as PublicUser
@@ -343,6 +377,15 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     async mirrorRevocation (request: RevocationRequest): Promise<void> {
       const now = clock.now()
       await mirrorEntry(entryFor(request, new Date(now)), now)
+    },
+
+    /**
+     * Once the account is enabled again: the disabled mark becomes "enabled at" (a negative time),
+     * which a replay of the disable cannot override. Its old tokens stay revoked (TOKEN_REVOKED).
+     */
+    async markEnabled (userId: string): Promise<void> {
+      const now = clock.now()
+      await disabledMarkScript(redis, [redisKeys.disabledAt(userId)], [-now, markLifeMs])
     },
 
     /** Drops the cached user after a change; the next request rebuilds it from MongoDB. */

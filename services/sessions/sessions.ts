@@ -1,5 +1,5 @@
 import { isValidObjectId, Types } from 'mongoose'
-import { NotFoundError, RefreshInvalidError, RefreshReusedError, TokenRevokedError } from '../infrastructure/errors.js'
+import { AccountDisabledSignInError, NotFoundError, RefreshInvalidError, RefreshReusedError, TokenRevokedError } from '../infrastructure/errors.js'
 import type { Metrics } from '../infrastructure/metrics.js'
 import type { Models } from '../models/index.js'
 import type { SessionFields } from '../models/session.js'
@@ -133,6 +133,12 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
     })
     const sessionId = session._id.toString()
     await faultPoint('session:inserted')
+    // A disabled account gets no session. Read after the insert: a disable that this read misses
+    // was recorded after the session existed, so its revocation (every session made until then) ends it.
+    if (await User.exists({ _id: userId, disabledAt: { $ne: null } }) !== null) {
+      await Session.deleteOne({ _id: session._id })
+      throw new AccountDisabledSignInError()
+    }
     return { accessToken: mintAccessToken(userId, sessionId, now), refreshToken, expiresIn: accessTokenTtl, sessionId }
   }
 
@@ -178,7 +184,7 @@ export function createSessionService ({ models, revocation, signAccessToken, acc
       if (session === null) return await replayRotation(oldHash, refreshToken)
       const now = clock.now()
       if (session.revokedAt !== null || session.expiresAt.getTime() <= now) throw new RefreshInvalidError()
-      if (await User.exists({ _id: session.userId }) === null) throw new RefreshInvalidError()
+      if (await User.exists({ _id: session.userId, disabledAt: null }) === null) throw new RefreshInvalidError()
 
       const next: TokenPair = {
         // A refresh keeps the session's auth_time (sessions from before auth_time existed: their start).

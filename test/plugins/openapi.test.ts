@@ -27,7 +27,7 @@ import { buildApp, codeFrom, startStack, tokenFrom, uniqueEmail } from '../helpe
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const stack = await startStack(t)
 // Every optional part on: introspection, and (in development) the dev inbox.
-const app = await buildApp(t, stack, { INTROSPECTION_SECRET: 'i'.repeat(40), EMAIL_COOLDOWN: '0' })
+const app = await buildApp(t, stack, { INTROSPECTION_SECRET: 'i'.repeat(40), EMAIL_COOLDOWN: '0', ADMIN_API_KEYS: 'a'.repeat(40) })
 const dev = await buildApp(t, stack, { NODE_ENV: 'development', SMTP_URL: '', APP_URL: 'http://localhost:3000' })
 const served = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
 const development = (await dev.inject({ method: 'GET', url: '/openapi.json' })).json()
@@ -242,8 +242,10 @@ t.test('the security schemes name the header and cookies the routes read; unused
   t.equal(served.components.securitySchemes.deviceSecret.name.toLowerCase(), DEVICE_SECRET_HEADER)
   t.equal(served.components.securitySchemes.deviceCookie.name, DEVICE_COOKIE)
   t.equal(served.components.securitySchemes.pageSession.name, ACCESS_COOKIE)
-  t.notOk(served.components.securitySchemes.adminKey, 'no route takes the admin key yet: the scheme is left out')
-  t.match(securitySchemes.adminKey, { type: 'http', scheme: 'bearer' }, 'but it is ready for the admin routes')
+  t.match(served.components.securitySchemes.adminKey, { type: 'http', scheme: 'bearer' }, 'with ADMIN_API_KEYS the admin routes take the admin key')
+  const devDocument = (await dev.inject({ method: 'GET', url: '/openapi.json' })).json()
+  t.notOk(devDocument.components.securitySchemes.adminKey, 'without ADMIN_API_KEYS no route takes it: the scheme is left out')
+  t.notOk(devDocument.tags.some((tag: { name: string }) => tag.name === 'admin'), 'and so is the admin tag')
 })
 
 t.test('a new route is held to the same rules: the checks fail on one that breaks them and pass once it follows them', async (t) => {

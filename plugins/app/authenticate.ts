@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import fp from 'fastify-plugin'
 import { RateLimitedError, TokenInvalidError, TokenMissingError, withExtras } from '../../services/infrastructure/errors.js'
 import { redisKeys } from '../../services/infrastructure/redis-keys.js'
@@ -10,8 +10,8 @@ import type { PublicUser } from '../../services/accounts/users.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** onRequest hook for protected routes: `onRequest: [fastify.authenticate]`. */
-    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** onRequest hook for protected routes: `onRequest: [fastify.authenticate]` (callback style: no promise of its own). */
+    authenticate: (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
     /**
      * The whole access-token check (signature, claims, revocation, cached user) for a raw JWT,
      * wherever it came from (the Bearer header, or the page-session cookie).
@@ -21,8 +21,13 @@ declare module 'fastify' {
     verifiedTokens: ReturnType<typeof createVerifiedTokenCache>
   }
   interface FastifyRequest {
-    /** The signed-in user, set by `authenticate`. */
-    account: PublicUser | null
+    /** The signed-in user, parsed from `accountJson` when read. */
+    readonly account: PublicUser | null
+    /**
+     * The signed-in user's JSON as the user cache holds it, set by `authenticate`: a route that
+     * answers with the user sends it as is (`sendAccount`), neither parsed nor serialized again.
+     */
+    accountJson: string | null
   }
 }
 
@@ -36,8 +41,20 @@ const BEARER = /^Bearer[ ]+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)[ ]*$
  * decides whether it was revoked and yields the cached user. Any Redis failure propagates and
  * becomes a 503: the check fails closed.
  */
+/**
+ * Answers with the signed-in user (a PublicUser response): the cached JSON as is. The cache only
+ * ever holds `JSON.stringify(toPublicUser(user))` (services/sessions/revocation.ts), the same
+ * fields in the same order the response schema would write.
+ */
+export function sendAccount (request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('content-type', 'application/json; charset=utf-8').send(request.accountJson)
+}
+
 export default fp(async function authenticatePlugin (fastify) {
-  fastify.decorateRequest('account', null)
+  fastify.decorateRequest('accountJson', null)
+  fastify.decorateRequest('account', {
+    getter (this: FastifyRequest) { return this.accountJson === null ? null : JSON.parse(this.accountJson) as PublicUser }
+  })
   const perIp = createSharedRateLimit({
     redis: fastify.redis, max: fastify.config.RATE_LIMIT_BEARER, windowMs: 60_000, key: redisKeys.bearerHits, now: fastify.clock.now
   })
@@ -87,28 +104,42 @@ export default fp(async function authenticatePlugin (fastify) {
     return bearerClaims(header)
   }
 
-  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const wait = perIp.hit(clientKey(request.ip))
-    if (typeof wait === 'number') {
-      // Far from the limit (almost every request): decided here, no I/O of its own.
-      if (wait > 0) refuse(reply, wait)
-      // As verifyAccessToken, without its result object: this is the hot path.
-      const claims = requestClaims(request)
-      request.account = await fastify.revocation.checkAccessToken(claims)
-      request.user = claims
-      return
-    }
-    // Near the limit the hit is decided by Redis: it leaves together with the revocation check
-    // (one auto-pipelined write, one round trip), never before it. The limit is answered first.
+  /** Near the limit the hit is decided by Redis: it leaves together with the revocation check. */
+  async function authenticateNearLimit (request: FastifyRequest, reply: FastifyReply, wait: Promise<number>): Promise<void> {
+    // One auto-pipelined write, one round trip, never before the check. The limit is answered first.
     let claims: AccessClaims | undefined
     let invalid: unknown
     try { claims = requestClaims(request) } catch (error) { invalid = error }
-    const [limit, account] = await Promise.allSettled([wait, claims === undefined ? undefined : fastify.revocation.checkAccessToken(claims)])
+    const [limit, account] = await Promise.allSettled([wait, claims === undefined ? undefined : fastify.revocation.checkAccessTokenJson(claims)])
     if (limit.status === 'rejected') throw limit.reason // Redis failed: 503, the limit fails closed
     if (limit.value > 0) refuse(reply, limit.value)
     if (claims === undefined) throw invalid
     if (account.status === 'rejected') throw account.reason
-    request.account = account.value!
+    request.accountJson = account.value!
     request.user = claims
+  }
+
+  fastify.decorate('authenticate', function authenticate (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const wait = perIp.hit(clientKey(request.ip))
+    if (typeof wait !== 'number') {
+      authenticateNearLimit(request, reply, wait).then(() => { done() }, done)
+      return
+    }
+    // Far from the limit (almost every request): the limit is decided here, no I/O of its own, and
+    // the revocation check is the request's one Redis command. No async function, no result object:
+    // this is the hot path.
+    let claims: AccessClaims
+    try {
+      if (wait > 0) refuse(reply, wait)
+      claims = requestClaims(request)
+    } catch (error) {
+      done(error as Error)
+      return
+    }
+    fastify.revocation.checkAccessTokenJson(claims).then((json) => {
+      request.accountJson = json
+      request.user = claims
+      done()
+    }, done)
   })
 }, { name: 'authenticate', dependencies: ['jwt', 'services'] })

@@ -10,7 +10,8 @@
  * Environment: CPU_REQUESTS (100,000 per server per round), CPU_ROUNDS (3), CPU_CONNECTIONS (50),
  * CPU_ALGORITHM (HS256), CPU_USERS (10,000; 0 skips the many-token server), CPU_COMPARE
  * (`label=/path/to/checkout,...`: Latchkey servers of other builds, one token each, measured in the
- * same rounds: a bisect or an A/B runs them back to back).
+ * same rounds: a bisect or an A/B runs them back to back), CPU_NO_TOKEN_CACHE (1: every Latchkey
+ * server verifies the JWT on every request, BENCH_NO_TOKEN_CACHE; what signature checking costs).
  */
 import { fmt, latchkeyEnv, load, machine, median, pinSelf, signUpMany, spreadTokens, startServer, startStack, stats, table, type Server } from './lib.js'
 
@@ -30,7 +31,7 @@ console.log(pinSelf())
 const stack = await startStack()
 const servers: Server[] = []
 try {
-  const env = latchkeyEnv(stack, { JWT_ALGORITHM: algorithm })
+  const env = latchkeyEnv(stack, { JWT_ALGORITHM: algorithm, ...(process.env.CPU_NO_TOKEN_CACHE === '1' ? { BENCH_NO_TOKEN_CACHE: '1' } : {}) })
   const latchkey = await startServer('latchkey', env)
   servers.push(latchkey)
   const [one] = await signUpMany(latchkey, stack, 1)

@@ -64,10 +64,20 @@ export default fp(async function authenticatePlugin (fastify) {
   // A key that is no longer accepted (rotated out, or removed after a leak) takes its tokens with it.
   fastify.accessTokens.onKeysRemoved(() => { verifiedTokens.clear() })
 
-  /** Signature and claims, from the cache of recently verified tokens when the exact string is there. */
-  function verifiedClaims (token: string): AccessClaims {
+  /**
+   * Signature and claims, from the cache of recently verified tokens when the exact string is there.
+   * With a request and an asymmetric algorithm, a miss is verified through request.jwtVerify()
+   * (@fastify/jwt's verifier cache per key): a promise then, never on a cache hit.
+   */
+  function verifiedClaims (token: string, request?: FastifyRequest): AccessClaims | Promise<AccessClaims> {
     const cached = verifiedTokens.get(token)
     if (cached !== undefined) return cached
+    if (request !== undefined && fastify.verifyOnRequest !== null) {
+      return fastify.verifyOnRequest(request, token).then((claims) => {
+        verifiedTokens.set(token, claims)
+        return claims
+      })
+    }
     const claims = fastify.accessTokens.verify(token)
     verifiedTokens.set(token, claims)
     return claims
@@ -78,16 +88,16 @@ export default fp(async function authenticatePlugin (fastify) {
    * a verified token is ever in the cache, so a hit needs no parsing. Anything else goes through
    * the strict pattern.
    */
-  function bearerClaims (header: string): AccessClaims {
+  function bearerClaims (header: string, request: FastifyRequest): AccessClaims | Promise<AccessClaims> {
     const cached = header.startsWith('Bearer ') ? verifiedTokens.get(header.slice(7)) : undefined
     if (cached !== undefined) return cached
     const token = BEARER.exec(header)?.[1]
     if (token === undefined) throw new TokenInvalidError()
-    return verifiedClaims(token)
+    return verifiedClaims(token, request)
   }
 
   fastify.decorate('verifyAccessToken', async function verifyAccessToken (token: string) {
-    const claims = verifiedClaims(token)
+    const claims = await verifiedClaims(token)
     // Revocation is checked on every request, cached token or not.
     return { claims, account: await fastify.revocation.checkAccessToken(claims) }
   })
@@ -98,10 +108,10 @@ export default fp(async function authenticatePlugin (fastify) {
   }
 
   /** The claims of the request's Authorization header (TOKEN_MISSING / TOKEN_INVALID otherwise). */
-  function requestClaims (request: FastifyRequest): AccessClaims {
+  function requestClaims (request: FastifyRequest): AccessClaims | Promise<AccessClaims> {
     const header = request.headers.authorization
     if (header === undefined || !/^Bearer\b/i.test(header)) throw new TokenMissingError()
-    return bearerClaims(header)
+    return bearerClaims(header, request)
   }
 
   /** Near the limit the hit is decided by Redis: it leaves together with the revocation check. */
@@ -109,7 +119,7 @@ export default fp(async function authenticatePlugin (fastify) {
     // One auto-pipelined write, one round trip, never before the check. The limit is answered first.
     let claims: AccessClaims | undefined
     let invalid: unknown
-    try { claims = requestClaims(request) } catch (error) { invalid = error }
+    try { claims = await requestClaims(request) } catch (error) { invalid = error }
     const [limit, account] = await Promise.allSettled([wait, claims === undefined ? undefined : fastify.revocation.checkAccessTokenJson(claims)])
     if (limit.status === 'rejected') throw limit.reason // Redis failed: 503, the limit fails closed
     if (limit.value > 0) refuse(reply, limit.value)
@@ -128,7 +138,7 @@ export default fp(async function authenticatePlugin (fastify) {
     // Far from the limit (almost every request): the limit is decided here, no I/O of its own, and
     // the revocation check is the request's one Redis command. No async function, no result object:
     // this is the hot path.
-    let claims: AccessClaims
+    let claims: AccessClaims | Promise<AccessClaims>
     try {
       if (wait > 0) refuse(reply, wait)
       claims = requestClaims(request)
@@ -136,10 +146,16 @@ export default fp(async function authenticatePlugin (fastify) {
       done(error as Error)
       return
     }
+    if (claims instanceof Promise) claims.then((verified) => { checkRevocation(request, verified, done) }, done)
+    else checkRevocation(request, claims, done)
+  })
+
+  /** The one Redis round trip: the token is alive, and the cached user comes with the answer. */
+  function checkRevocation (request: FastifyRequest, claims: AccessClaims, done: HookHandlerDoneFunction): void {
     fastify.revocation.checkAccessTokenJson(claims).then((json) => {
       request.accountJson = json
       request.user = claims
       done()
     }, done)
-  })
+  }
 }, { name: 'authenticate', dependencies: ['jwt', 'services'] })

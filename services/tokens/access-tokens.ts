@@ -36,7 +36,7 @@ export const encodedHeader = (alg: JwtAlgorithm, kid: string): string =>
 export const hs256Kid = (secret: string): string =>
   createHash('sha256').update(deriveKey(secret, 'latchkey hs256 kid')).digest('base64url').slice(0, 16)
 
-const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string, unknown> & AccessClaims =>
+export const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string, unknown> & AccessClaims =>
   typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.jti === 'string' &&
   Number.isInteger(claims.iat) && Number.isInteger(claims.exp)
 

@@ -42,9 +42,11 @@ const UNKNOWN_KID_SYNC_GAP_MS = 5_000
  *
  * HS256: one key, JWT_SECRET, given to @fastify/jwt as its static secret with the kid in its sign
  * options, so its own prebuilt signer and verifier do the work. EdDSA / ES256: the key pairs live in
- * MongoDB (services/tokens/signing-keys.ts) and change at run time; each is passed to
- * `fastify.jwt.sign` / `verify` as that call's key, and @fastify/jwt's key callbacks answer from the
- * ring too (`request.jwtVerify()` pins the same exact header and finds the key by it). This instance
+ * MongoDB (services/tokens/signing-keys.ts) and change at run time: a Bearer token is verified
+ * through `request.jwtVerify()` (`verifyOnRequest`), whose key callback finds the key by the exact
+ * header in the ring and whose verifiers @fastify/jwt caches per key; signing and request-less
+ * verification pass the key to `fastify.jwt.sign` / `verify` (a fast-jwt signer or verifier built
+ * per call: about 1 ms per EdDSA signature, see docs/keys.md). This instance
  * reads them at boot (creating the first one if the database has none), every
  * JWT_KEY_SYNC_INTERVAL after that, and at most every 5 s when a token names a kid of our
  * algorithm it does not know (another instance rotated). MongoDB being down only delays a sync:

@@ -1,13 +1,17 @@
 /**
- * npm run bench:cpu: CPU time the server process spends per request (process.cpuUsage before and
- * after a fixed number of requests), for the bare route, the bare route plus one MGET, and
- * Latchkey (one token). On a machine shared with other jobs this moves far less
- * than req/s, because other processes stealing the core do not add to our process's CPU time;
- * it is the figure to compare two builds with. Rounds alternate the servers.
+ * npm run bench:cpu: CPU time and heap allocation the server process spends per request
+ * (process.cpuUsage and V8's allocation before and after a fixed number of requests), for the
+ * bare route, the bare route plus one MGET (the floor: what any server checking revocation in Redis
+ * on every request pays), and Latchkey with one warm token and with CPU_USERS distinct tokens. On
+ * a machine shared with other jobs these move far less than req/s, because other processes
+ * stealing the core do not add to our process's CPU time; they are the figures to compare two
+ * builds with. Rounds alternate the servers.
  *
  * Environment: CPU_REQUESTS (100,000 per server per round), CPU_ROUNDS (3), CPU_CONNECTIONS (50),
- * CPU_ALGORITHM (HS256), CPU_USERS (0: when set, a server with that many distinct users and tokens
- * spread over the connections is measured too).
+ * CPU_ALGORITHM (HS256), CPU_USERS (10,000; 0 skips the many-token server), CPU_COMPARE
+ * (`label=/path/to/checkout,...`: Latchkey servers of other builds, one token each, measured in the
+ * same rounds: a bisect or an A/B runs them back to back), CPU_NO_TOKEN_CACHE (1: every Latchkey
+ * server verifies the JWT on every request, BENCH_NO_TOKEN_CACHE; what signature checking costs).
  */
 import { fmt, latchkeyEnv, load, machine, median, pinSelf, signUpMany, spreadTokens, startServer, startStack, stats, table, type Server } from './lib.js'
 
@@ -15,14 +19,19 @@ const amount = Number(process.env.CPU_REQUESTS ?? 100_000)
 const rounds = Number(process.env.CPU_ROUNDS ?? 3)
 const connections = Number(process.env.CPU_CONNECTIONS ?? 50)
 const algorithm = process.env.CPU_ALGORITHM ?? 'HS256'
-const users = Number(process.env.CPU_USERS ?? 0)
+const users = Number(process.env.CPU_USERS ?? 10_000)
+const compare = (process.env.CPU_COMPARE ?? '').split(',').filter(Boolean).map((item) => {
+  const [label, path] = item.split('=')
+  if (label === undefined || path === undefined) throw new Error(`CPU_COMPARE: "${item}" is not label=/path`)
+  return { label, path }
+})
 
-console.log(`Latchkey CPU per request — ${new Date().toISOString()} — ${machine()}`)
+console.log(`Latchkey CPU and allocation per request — ${new Date().toISOString()} — ${machine()}`)
 console.log(pinSelf())
 const stack = await startStack()
 const servers: Server[] = []
 try {
-  const env = latchkeyEnv(stack, { JWT_ALGORITHM: algorithm })
+  const env = latchkeyEnv(stack, { JWT_ALGORITHM: algorithm, ...(process.env.CPU_NO_TOKEN_CACHE === '1' ? { BENCH_NO_TOKEN_CACHE: '1' } : {}) })
   const latchkey = await startServer('latchkey', env)
   servers.push(latchkey)
   const [one] = await signUpMany(latchkey, stack, 1)
@@ -40,23 +49,40 @@ try {
     const tokens = (await signUpMany(manyServer, stack, users, `cpu.many.${process.pid}`)).map((signedIn) => signedIn.accessToken)
     targets.push({ name: `latchkey ${algorithm}, ${fmt(users)} tokens`, server: manyServer, spread: spreadTokens(tokens, connections) })
   }
+  for (const [i, { label, path }] of compare.entries()) {
+    const server = await startServer('latchkey', { ...env, MONGODB_URL: `${env.MONGODB_URL}_compare_${i}` }, path)
+    servers.push(server)
+    const [signedIn] = await signUpMany(server, stack, 1, `cpu.compare.${i}.${process.pid}`)
+    targets.push({ name: `${label}, 1 token`, server, spread: spreadTokens([signedIn!.accessToken], connections) })
+  }
   for (const { server, spread } of targets) await load({ url: server.url, connections, amount: amount / 4, ...spread })
-  const perRequest = new Map<string, number[]>(targets.map(({ name }) => [name, []]))
-  const systemShare = new Map<string, number[]>(targets.map(({ name }) => [name, []]))
+  const cpu = new Map<string, number[]>(targets.map(({ name }) => [name, []]))
+  const kernel = new Map<string, number[]>(targets.map(({ name }) => [name, []]))
+  const bytes = new Map<string, number[]>(targets.map(({ name }) => [name, []]))
   for (let round = 0; round < rounds; round++) {
     for (const { name, server, spread } of round % 2 === 0 ? targets : [...targets].reverse()) {
-      const before = (await stats(server)).cpu
+      const before = await stats(server)
       const result = await load({ url: server.url, connections, amount, ...spread })
-      const after = (await stats(server)).cpu
+      const after = await stats(server)
       if (result.non2xx > amount / 100) throw new Error(`${name}: ${JSON.stringify(result.statusCodes)}`)
-      perRequest.get(name)!.push((after.user + after.system - before.user - before.system) / amount)
-      systemShare.get(name)!.push((after.system - before.system) / amount)
+      cpu.get(name)!.push((after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / amount)
+      kernel.get(name)!.push((after.cpu.system - before.cpu.system) / amount)
+      if (before.allocation !== undefined && after.allocation !== undefined) bytes.get(name)!.push((after.allocation.bytes - before.allocation.bytes) / amount)
     }
   }
-  const bareMedian = median(perRequest.get('bare')!)
-  console.log(`\n## server CPU µs per GET /auth/me (${fmt(amount)} requests × ${rounds} rounds, ${connections} connections)`)
-  console.log(table(['server', 'µs per request (rounds)', 'median', 'of which kernel', 'bare / this'], [...perRequest].map(([name, values]) =>
-    [name, values.map((v) => fmt(v, 1)).join(' '), fmt(median(values), 1), fmt(median(systemShare.get(name)!), 1), fmt(bareMedian / median(values), 3)])))
+  const bareCpu = median(cpu.get('bare')!)
+  const floorCpu = median(cpu.get('bare+MGET')!)
+  console.log(`\n## server CPU µs and heap bytes allocated per GET /auth/me (${fmt(amount)} requests × ${rounds} rounds, ${connections} connections)`)
+  console.log('"floor / this" is the share of the floor kept, in CPU: bare+MGET µs / this server\'s µs.')
+  console.log(table(['server', 'µs per request (rounds)', 'median µs', 'of which kernel', 'bytes per request', 'bare / this', 'floor / this'], [...cpu].map(([name, values]) => [
+    name,
+    values.map((v) => fmt(v, 1)).join(' '),
+    fmt(median(values), 1),
+    fmt(median(kernel.get(name)!), 1),
+    bytes.get(name)!.length === 0 ? 'n/a' : fmt(median(bytes.get(name)!)),
+    fmt(bareCpu / median(values), 3),
+    fmt(floorCpu / median(values), 3)
+  ])))
 } finally {
   for (const server of servers) await server.stop()
   await stack.close()

@@ -63,12 +63,15 @@ export function latchkeyEnv (stack: Stack, extra: Record<string, string> = {}): 
 
 export interface Server { name: string, url: string, child: ChildProcess, pid: number, stop: () => Promise<void> }
 
-/** Starts bench/servers/<name>.ts in a child process (pinned to CPU 0 where taskset exists). */
-export async function startServer (name: 'bare' | 'latchkey', env: Record<string, string> = {}): Promise<Server> {
-  const script = join(root, 'bench', 'servers', `${name}.ts`)
+/**
+ * Starts bench/servers/<name>.ts in a child process (pinned to CPU 0 where taskset exists); `from`
+ * is another checkout to run it from (another build of the app, for back-to-back comparisons).
+ */
+export async function startServer (name: 'bare' | 'latchkey', env: Record<string, string> = {}, from = root): Promise<Server> {
+  const script = join(from, 'bench', 'servers', `${name}.ts`)
   const nodeArgs = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', script]
   const [command, args] = taskset !== null && cpus >= 2 ? [taskset, ['-c', '0', process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs]
-  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(command, args, { cwd: from, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stderr!.on('data', (chunk: Buffer) => { output += chunk.toString() })
   const port = await new Promise<number>((resolve, reject) => {
@@ -173,7 +176,8 @@ export async function signUp (server: Server, stack: Stack, email: string, name 
   return signed.json as Session
 }
 
-export async function stats (server: Server): Promise<{ mongoCommands: number, mongoByName: Record<string, number>, memory: NodeJS.MemoryUsage, cpu: NodeJS.CpuUsage }> {
+/** What a bench server reports: `allocation` is the V8 heap allocation since it started (bench/servers/allocation.ts). */
+export async function stats (server: Server): Promise<{ mongoCommands: number, mongoByName: Record<string, number>, memory: NodeJS.MemoryUsage, cpu: NodeJS.CpuUsage, allocation?: { bytes: number, collections: number } }> {
   return (await http('GET', `${server.url}/__bench/stats`)).json
 }
 

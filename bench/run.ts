@@ -11,6 +11,9 @@
  * over the connections (each token on one connection, every token in use), one server signing
  * with HS256 and one with EdDSA, each in the same rounds and compared with the same bare run.
  *
+ * The last lines are the figures to quote: the share of the floor kept (latchkey / bare+MGET req/s
+ * in the same rounds) with one warm token and with BENCH_USERS distinct tokens.
+ *
  * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (5 per server per round), BENCH_CONNECTIONS (50),
  * BENCH_WARMUP_SECONDS (3), BENCH_USERS (10000).
  */
@@ -78,6 +81,8 @@ try {
   const rows: string[][] = []
   const manyRows: string[][] = []
   const manyRatios = { HS256: [] as number[], EdDSA: [] as number[] }
+  // Share of the floor kept: Latchkey's req/s over bare+MGET's in the same round.
+  const floorShares = { single: [] as number[], HS256: [] as number[], EdDSA: [] as number[] }
   const ratios: number[] = []
   const noCacheRatios: number[] = []
   const bareRedisRatios: number[] = []
@@ -99,6 +104,9 @@ try {
     const [hs, ed] = [results.get(many.get('HS256')!.server)!, results.get(many.get('EdDSA')!.server)!]
     manyRatios.HS256.push(hs.rps / b.rps)
     manyRatios.EdDSA.push(ed.rps / b.rps)
+    floorShares.single.push(l.rps / r.rps)
+    floorShares.HS256.push(hs.rps / r.rps)
+    floorShares.EdDSA.push(ed.rps / r.rps)
     for (const x of [hs, ed]) { non2xx += x.non2xx; fivexx += x.status5xx; errors += x.errors + x.timeouts }
     manyRows.push([String(round), fmt(b.rps), fmt(hs.rps), `${hs.p50}/${hs.p99}`, fmt(hs.rps / b.rps, 3), fmt(ed.rps), `${ed.p50}/${ed.p99}`, fmt(ed.rps / b.rps, 3)])
     bareRedisRatios.push(r.rps / b.rps)
@@ -203,6 +211,13 @@ try {
     if (back !== 200) await new Promise((resolve) => setTimeout(resolve, 100))
   }
   console.log(`after restart (empty Redis, state rebuilt from MongoDB): ${back} within ${fmt(performance.now() - since, 0)} ms`)
+
+  // ---------------------------------------------------------------- the figures to quote
+  const shares = (values: number[]): string => `${fmt(median(values), 3)} (rounds ${values.map((v) => fmt(v, 2)).join(' ')})`
+  console.log('\n## Share of the floor kept: latchkey req/s / bare+MGET req/s, same rounds (targets ≥ 0.85 one token, ≥ 0.80 many)')
+  console.log(`one warm token:                         ${shares(floorShares.single)}`)
+  console.log(`${fmt(users)} distinct tokens, HS256:  ${shares(floorShares.HS256)}`)
+  console.log(`${fmt(users)} distinct tokens, EdDSA:  ${shares(floorShares.EdDSA)}`)
 } finally {
   for (const server of servers) await server.stop()
   await stack.close()

@@ -6,6 +6,7 @@
 import Fastify from 'fastify'
 import { createRedisClient, connectRedis } from '../../plugins/external/redis.js'
 import { PublicUser } from '../../routes/schemas.js'
+import { allocation } from './allocation.js'
 
 const user = {
   id: process.env.BENCH_USER_ID ?? '6740f0c2a1b2c3d4e5f60718',
@@ -28,7 +29,7 @@ if (redisUrl === undefined) {
   })
   server.addHook('onClose', async () => { redis.disconnect() })
 }
-server.get('/__bench/stats', async () => ({ memory: process.memoryUsage(), cpu: process.cpuUsage() }))
+server.get('/__bench/stats', async () => ({ memory: process.memoryUsage(), cpu: process.cpuUsage(), allocation: allocation() }))
 await server.listen({ port: 0, host: '127.0.0.1' })
 const address = server.server.address()
 process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0 })}\n`)

@@ -12,6 +12,7 @@ import { toPublicUser } from '../../services/accounts/users.js'
 import { loadConfig } from '../../services/infrastructure/config.js'
 import { redisKeys } from '../../services/infrastructure/redis-keys.js'
 import { hashToken, randomToken } from '../../services/tokens/token-crypto.js'
+import { allocation } from './allocation.js'
 
 const config = loadConfig(process.env)
 const server = Fastify(serverOptions(config))
@@ -22,7 +23,7 @@ if (process.env.BENCH_NO_TOKEN_CACHE === '1') server.verifiedTokens.get = () => 
 
 let mongoCommands = 0
 const byName: Record<string, number> = {}
-server.get('/__bench/stats', { config: { rateLimit: false } }, async () => ({ mongoCommands, mongoByName: byName, memory: process.memoryUsage(), cpu: process.cpuUsage() }))
+server.get('/__bench/stats', { config: { rateLimit: false } }, async () => ({ mongoCommands, mongoByName: byName, memory: process.memoryUsage(), cpu: process.cpuUsage(), allocation: allocation() }))
 // Many distinct users at once, as the flows would leave them: users and sessions inserted in bulk
 // (one command each: FerretDB on SQLite scans instead of using indexes, so 10,000 cache misses would
 // take minutes), an access token per session from the real signer, and each user's Redis entry

@@ -1,53 +1,136 @@
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { createAccessTokens, type AccessTokens } from '../../services/tokens/access-tokens.js'
+import { isAppError, TokenExpiredError, TokenInvalidError } from '../../services/infrastructure/errors.js'
+import { createAccessTokens, hasClaimTypes, hs256Kid, REQUIRED_CLAIMS, type AccessTokens, type JwtEngine } from '../../services/tokens/access-tokens.js'
 import { keySchedule } from '../../services/tokens/key-schedule.js'
 import { createSigningKeyStore } from '../../services/tokens/signing-keys.js'
 import type { AccessClaims } from '../../services/sessions/revocation.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Signs and verifies access tokens (fast-jwt, one signer/verifier per key, pinned algorithm and kid). */
+    /** The key ring: signs and verifies access tokens through @fastify/jwt (pinned algorithm and kid). */
     accessTokens: AccessTokens
     /** Re-reads the signing keys from MongoDB now (asymmetric algorithms; a no-op for HS256). */
     syncSigningKeys: () => Promise<void>
+    /**
+     * EdDSA / ES256: verifies `token` through `request.jwtVerify()`, whose verifiers @fastify/jwt
+     * caches per key (fastify.jwt.verify with a key builds one per call: +0.2 ms). Null for HS256,
+     * whose static verifier is already prebuilt: use accessTokens.verify.
+     */
+    verifyOnRequest: ((request: FastifyRequest, token: string) => Promise<AccessClaims>) | null
   }
-  interface FastifyRequest {
-    /** Claims of the verified access token, set by `authenticate`. */
+}
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: Record<string, unknown>
+    /** request.user: claims of the verified access token, set by `authenticate`. */
     user: AccessClaims
   }
 }
+
+/** Where verifyOnRequest leaves the token for @fastify/jwt's extractToken. */
+const PENDING_TOKEN = Symbol('access token being verified')
 
 /** At most one key re-read per this long when tokens name kids this instance does not know. */
 const UNKNOWN_KID_SYNC_GAP_MS = 5_000
 
 /**
- * Access-token signing and verification with fast-jwt (the signer and verifier under
- * @fastify/jwt, used directly because @fastify/jwt holds one static key: a key set chosen by
- * kid, which changes at run time, would make it build a new verifier for every token).
+ * Access tokens are signed and verified through @fastify/jwt (`fastify.jwt.sign` / `fastify.jwt.verify`),
+ * with the key ring (services/tokens/access-tokens.ts) choosing the key: the ring pins the exact JOSE
+ * header (algorithm and kid) before any cryptography, and makes one signer and one verifier per key.
  *
- * HS256: one key, JWT_SECRET. EdDSA / ES256: the key pairs live in MongoDB
- * (services/tokens/signing-keys.ts); this instance reads them at boot (creating the first one if
- * the database has none), every JWT_KEY_SYNC_INTERVAL after that, and at most every 5 s when a
- * token names a kid of our algorithm it does not know (another instance rotated). MongoDB being
- * down only delays a sync: the keys in memory keep working.
+ * HS256: one key, JWT_SECRET, given to @fastify/jwt as its static secret with the kid in its sign
+ * options, so its own prebuilt signer and verifier do the work. EdDSA / ES256: the key pairs live in
+ * MongoDB (services/tokens/signing-keys.ts) and change at run time: a Bearer token is verified
+ * through `request.jwtVerify()` (`verifyOnRequest`), whose key callback finds the key by the exact
+ * header in the ring and whose verifiers @fastify/jwt caches per key; signing and request-less
+ * verification pass the key to `fastify.jwt.sign` / `verify` (a fast-jwt signer or verifier built
+ * per call: about 1 ms per EdDSA signature, see docs/keys.md). This instance
+ * reads them at boot (creating the first one if the database has none), every
+ * JWT_KEY_SYNC_INTERVAL after that, and at most every 5 s when a token names a kid of our
+ * algorithm it does not know (another instance rotated). MongoDB being down only delays a sync:
+ * the keys in memory keep working.
  */
 export default fp(async function jwtPlugin (fastify) {
   const { config, clock } = fastify
   const schedule = keySchedule(config)
   let lastSync = 0
   let syncing: Promise<void> | null = null
+  const algorithm = config.JWT_ALGORITHM
+  const hs256 = algorithm === 'HS256'
+
+  // eslint-disable-next-line prefer-const -- assigned once the ring exists; the key callbacks below read it
+  let ring: AccessTokens | undefined
+  await fastify.register(fastifyJwt, hs256
+    ? {
+        secret: config.JWT_SECRET,
+        sign: { algorithm: 'HS256', kid: hs256Kid(config.JWT_SECRET), expiresIn: config.ACCESS_TOKEN_TTL },
+        verify: { algorithms: ['HS256'], requiredClaims: REQUIRED_CLAIMS }
+      }
+    : {
+        secret: {
+          // Signing picks the key and kid in the ring (fastify.accessTokens.sign), never reply.jwtSign.
+          private: (_request: unknown, _payload: unknown, done: (error: Error | null, key: string | undefined) => void) => { done(new Error('access tokens are signed by fastify.accessTokens.sign'), undefined) },
+          // request.jwtVerify(): the key of the token's exact header, or TOKEN_INVALID.
+          public: (_request: unknown, decoded: unknown, done: (error: Error | null, key: string | undefined) => void) => {
+            const input = (decoded as { input?: string }).input ?? ''
+            const key = ring?.verifyingKey(input.slice(0, input.indexOf('.')))
+            if (key === undefined) done(new TokenInvalidError(), undefined)
+            else done(null, key)
+          }
+        },
+        decode: { complete: true },
+        sign: { algorithm },
+        verify: {
+          algorithms: [algorithm],
+          requiredClaims: REQUIRED_CLAIMS,
+          extractToken: (request: FastifyRequest) => (request as unknown as Record<symbol, string | undefined>)[PENDING_TOKEN]
+        }
+      })
+
+  const engine: JwtEngine = {
+    signer: (options) => {
+      if (hs256 && options.key === config.JWT_SECRET) return (payload) => fastify.jwt.sign(payload)
+      // @fastify/jwt reads a number as seconds.
+      const perKey = { key: options.key, algorithm: options.algorithm, kid: options.kid, expiresIn: options.expiresIn / 1000 }
+      return (payload) => fastify.jwt.sign(payload, perKey)
+    },
+    verifier: (options) => {
+      if (hs256 && options.key === config.JWT_SECRET) return (token) => fastify.jwt.verify(token)
+      return (token) => fastify.jwt.verify(token, options)
+    }
+  }
 
   const accessTokens = createAccessTokens({
-    algorithm: config.JWT_ALGORITHM,
+    algorithm,
     accessTokenTtl: config.ACCESS_TOKEN_TTL,
     hsSecret: config.JWT_SECRET,
     clock,
+    engine,
     onUnknownKey: () => {
       if (Date.now() - lastSync >= UNKNOWN_KID_SYNC_GAP_MS) void syncSigningKeys().catch(() => {})
     }
   })
+  ring = accessTokens
   fastify.decorate('accessTokens', accessTokens)
-  fastify.decorateRequest('user', null as unknown as AccessClaims)
+  const verifyOnRequest: FastifyInstance['verifyOnRequest'] = hs256
+    ? null
+    : async function verifyOnRequest (request: FastifyRequest, token: string): Promise<AccessClaims> {
+      // An unknown or foreign header is refused by the ring itself (and may ask for a key sync).
+      if (accessTokens.verifyingKey(token.slice(0, Math.max(0, token.indexOf('.')))) === undefined) return accessTokens.verify(token)
+      ;(request as unknown as Record<symbol, string>)[PENDING_TOKEN] = token
+      let claims: Record<string, unknown>
+      try {
+        claims = await request.jwtVerify<Record<string, unknown>>()
+      } catch (error) {
+        if (isAppError(error)) throw error
+        throw (error as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' ? new TokenExpiredError() : new TokenInvalidError()
+      }
+      if (!hasClaimTypes(claims)) throw new TokenInvalidError()
+      return claims
+    }
+  fastify.decorate('verifyOnRequest', verifyOnRequest)
 
   const store = config.JWT_ALGORITHM === 'HS256'
     ? null

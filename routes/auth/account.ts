@@ -1,4 +1,5 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { sendAccount } from '../../plugins/app/authenticate.js'
 import { TokenRevokedError } from '../../services/infrastructure/errors.js'
 import { bearerOnly } from '../route-options.js'
 import { BearerSecurity, errors, Name, PublicUser } from '../schemas.js'
@@ -17,7 +18,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       description: 'Served from the Redis user cache: one Redis round trip, no MongoDB query on a hit.',
       response: { 200: PublicUser, ...errors(bearerErrors) }
     }
-  }, async (request) => request.account!)
+  }, sendAccount)
 
   fastify.patch('/me', {
     ...bearerOnly(fastify),

@@ -9,7 +9,24 @@ import { deriveKey } from './token-crypto.js'
 export type JwtAlgorithm = 'HS256' | AsymmetricAlgorithm
 
 /** Claims every access token must carry; the verifier refuses a token missing any. */
-const REQUIRED_CLAIMS = ['exp', 'iat', 'jti', 'sub', 'sid']
+export const REQUIRED_CLAIMS = ['exp', 'iat', 'jti', 'sub', 'sid']
+
+/** What the ring asks of a JWT library for one of its keys. */
+export interface SignerOptions { key: string, algorithm: JwtAlgorithm, kid: string, expiresIn: number }
+export interface VerifierOptions { key: string, algorithms: JwtAlgorithm[], requiredClaims: string[] }
+/**
+ * The JWT library behind the ring: a signer and a verifier for one key, each made once per key
+ * (when the ring changes), called per token. The app passes @fastify/jwt's
+ * (plugins/external/jwt.ts); without one, fast-jwt is used directly (the library under it).
+ */
+export interface JwtEngine {
+  signer: (options: SignerOptions) => (payload: Record<string, unknown>) => string
+  verifier: (options: VerifierOptions) => (token: string) => Record<string, unknown>
+}
+export const fastJwtEngine: JwtEngine = {
+  signer: (options) => createSigner(options),
+  verifier: (options) => createVerifier(options)
+}
 
 /** The first segment of every token a key signs: fast-jwt writes {alg, typ, kid} in this order. */
 export const encodedHeader = (alg: JwtAlgorithm, kid: string): string =>
@@ -19,7 +36,7 @@ export const encodedHeader = (alg: JwtAlgorithm, kid: string): string =>
 export const hs256Kid = (secret: string): string =>
   createHash('sha256').update(deriveKey(secret, 'latchkey hs256 kid')).digest('base64url').slice(0, 16)
 
-const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string, unknown> & AccessClaims =>
+export const hasClaimTypes = (claims: Record<string, unknown>): claims is Record<string, unknown> & AccessClaims =>
   typeof claims.sub === 'string' && typeof claims.sid === 'string' && typeof claims.jti === 'string' &&
   Number.isInteger(claims.iat) && Number.isInteger(claims.exp) && (claims.auth_time === undefined || Number.isInteger(claims.auth_time))
 
@@ -31,6 +48,8 @@ export interface Jwks {
 interface KeyEntry {
   kid: string
   activatesAt: number
+  /** The secret (HS256) or public key (PEM) that verifies this key's tokens. */
+  verifyKey: string
   verify: (token: string) => Record<string, unknown>
   sign?: (payload: Record<string, unknown>) => string
   /** Why a key that should sign cannot (its private part could not be opened). */
@@ -49,7 +68,7 @@ interface KeyEntry {
  * an unknown or retired kid, extra header fields. Then that key's fast-jwt verifier, built once
  * with its algorithm alone and the claims we require, checks the signature, exp and the claims.
  */
-export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock, onUnknownKey }: {
+export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock, onUnknownKey, engine = fastJwtEngine }: {
   algorithm: JwtAlgorithm
   accessTokenTtl: number
   /** JWT_SECRET: the HS256 key (only used when algorithm is HS256). */
@@ -57,6 +76,8 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
   clock: Clock
   /** Called when a token names a kid of our algorithm that the ring does not know (another instance may have rotated). */
   onUnknownKey?: () => void
+  /** The JWT library (fast-jwt directly by default). */
+  engine?: JwtEngine
 }) {
   let byHeader = new Map<string, KeyEntry>()
   /** Every key, newest activation first: the first one already active is the one that signs. */
@@ -67,8 +88,9 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
   const entry = (alg: JwtAlgorithm, kid: string, activatesAt: number, verifyKey: string, signKey: string | undefined, publicJwk?: JsonWebKey, unusable?: string): KeyEntry => ({
     kid,
     activatesAt,
-    verify: createVerifier({ key: verifyKey, algorithms: [alg], requiredClaims: REQUIRED_CLAIMS }),
-    ...(signKey === undefined ? {} : { sign: createSigner({ key: signKey, algorithm: alg, kid, expiresIn: accessTokenTtl * 1000 }) }),
+    verifyKey,
+    verify: engine.verifier({ key: verifyKey, algorithms: [alg], requiredClaims: REQUIRED_CLAIMS }),
+    ...(signKey === undefined ? {} : { sign: engine.signer({ key: signKey, algorithm: alg, kid, expiresIn: accessTokenTtl * 1000 }) }),
     ...(unusable === undefined ? {} : { unusable }),
     ...(publicJwk === undefined ? {} : { publicJwk })
   })
@@ -141,6 +163,12 @@ export function createAccessTokens ({ algorithm, accessTokenTtl, hsSecret, clock
       if (!hasClaimTypes(claims)) throw new TokenInvalidError()
       return claims
     },
+
+    /**
+     * The key that verifies a token whose first segment is exactly `header`, or undefined (the
+     * exact-header pin, for a JWT library's key callback).
+     */
+    verifyingKey (header: string): string | undefined { return byHeader.get(header)?.verifyKey },
 
     /** Replaces the asymmetric keys (after a sync with MongoDB). */
     update (keys: RingKey[]): void {

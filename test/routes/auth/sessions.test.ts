@@ -238,6 +238,9 @@ t.test('invariant 10: a cached /auth/me is one Redis command and no MongoDB quer
   t.equal(response?.statusCode, 200)
   t.same(queries, [], 'no MongoDB query')
   t.same(json(response!), user)
+  // The cached JSON is the body as stored: the same bytes and type the response schema would write.
+  t.equal(response!.body, JSON.stringify(user), 'the body is the cached user JSON, byte for byte')
+  t.equal(response!.headers['content-type'], 'application/json; charset=utf-8')
 
   const ttl = await stack.redis.admin.ttl(redisKeys.cachedUser(user.id))
   t.ok(ttl > 600 - 5 && ttl <= 661, `cached with USER_CACHE_TTL plus jitter (${ttl} s)`)

@@ -22,7 +22,8 @@ if (redisUrl === undefined) {
 } else {
   const redis = createRedisClient({ REDIS_URL: redisUrl, REDIS_TIMEOUT: 500 })
   await connectRedis(redis, redisUrl)
-  const keys = ['bench:u{0001}a', 'bench:v{0001}a', 'bench:s{0001}a', 'bench:b{0001}a']
+  // As many keys as Latchkey's one MGET (cached user, valid-after, session, token, disabled mark).
+  const keys = ['bench:u{0001}a', 'bench:v{0001}a', 'bench:s{0001}a', 'bench:b{0001}a', 'bench:d{0001}a']
   server.get('/auth/me', { schema: { response: { 200: PublicUser } } }, async () => {
     await redis.mget(...keys)
     return user

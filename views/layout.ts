@@ -59,8 +59,8 @@ main.wide{max-width:48rem}
 .notice.error{border-color:var(--danger);background:color-mix(in srgb,var(--danger) 8%,transparent)}
 input.code{font:600 1.6rem/1.2 ui-monospace,monospace;letter-spacing:.4em;text-align:center}
 dl{margin:0 0 1rem}dt{color:var(--muted);font-size:.9rem;margin-top:.6rem}dd{margin:0;font-weight:600}
-ul.sessions{list-style:none;margin:0;padding:0}ul.sessions li{padding:.75rem 0;border-bottom:1px solid var(--line)}ul.sessions li:last-child{border-bottom:0}
-ul.sessions p{margin:0}ul.sessions form button{margin-top:.5rem;padding:.3rem .8rem;font-size:.9rem}
+ul.sessions,ul.activity{list-style:none;margin:0;padding:0}ul.sessions li,ul.activity li{padding:.75rem 0;border-bottom:1px solid var(--line)}ul.sessions li:last-child,ul.activity li:last-child{border-bottom:0}
+ul.sessions p,ul.activity p{margin:0}ul.sessions form button{margin-top:.5rem;padding:.3rem .8rem;font-size:.9rem}
 .badge{display:inline-block;margin-left:.4rem;padding:0 .5rem;border-radius:1rem;font-size:.8rem;font-weight:600;background:var(--accent);color:var(--on-accent)}
 .locked{display:flex;align-items:center;gap:.75rem;margin:0 0 1rem}.locked h1{margin:0}svg.lock{color:var(--danger);flex:none}
 .mail{border-top:1px solid var(--line);padding:1rem 0}.mail h2{font-size:1.05rem;margin:0 0 .25rem}

@@ -222,7 +222,7 @@ ${hidden('csrf', csrf)}
 ${passkeys ?? ''}
 <section aria-labelledby="activity-heading">
 <h2 id="activity-heading">Recent activity</h2>
-${activity.length === 0 ? '<p class="muted">Nothing yet.</p>' : `<ul class="sessions">\n${activity.map((event) => activityItem(event, now)).join('\n')}\n</ul>`}
+${activity.length === 0 ? '<p class="muted">Nothing yet.</p>' : `<ul class="activity">\n${activity.map((event) => activityItem(event, now)).join('\n')}\n</ul>`}
 </section>
 <section aria-labelledby="delete-heading">
 <h2 id="delete-heading">Delete your account</h2>

@@ -54,7 +54,7 @@ const documentRoute: SwaggerTransform<DocumentedSchema> = ({ schema, url, route 
 export const securitySchemes = {
   bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The access token from a sign-in or POST /auth/refresh' },
   introspectionSecret: { type: 'http', scheme: 'bearer', description: 'The shared INTROSPECTION_SECRET of the resource servers (RFC 7662 client authentication)' },
-  adminKey: { type: 'http', scheme: 'bearer', description: 'The operator\'s admin API key (for the admin routes)' },
+  adminKey: { type: 'http', scheme: 'bearer', description: 'One of ADMIN_API_KEYS' },
   deviceSecret: { type: 'apiKey', in: 'header', name: 'X-Device-Secret', description: 'deviceSecret from POST /auth/magic-link with crossDevice: true (never in the URL)' },
   deviceCookie: { type: 'apiKey', in: 'cookie', name: 'lk_xd', description: 'The device secret the waiting page keeps in its HttpOnly cookie (built-in pages only)' },
   pageSession: { type: 'apiKey', in: 'cookie', name: 'lk_at', description: 'The access token the built-in pages keep in an HttpOnly cookie (built-in pages only)' }

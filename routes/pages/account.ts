@@ -1,12 +1,12 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { NotFoundError, RateLimitedError } from '../../services/infrastructure/errors.js'
+import { NotFoundError } from '../../services/infrastructure/errors.js'
 import { isRevocationRecorded } from '../../services/sessions/revocation.js'
-import { accountPage, deleteAccountPage, formExpiredPage } from '../../views/pages.js'
+import { accountPage, deleteAccountPage } from '../../views/pages.js'
 import { passkeysSection } from '../../views/passkeys.js'
 import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
-import { clientKey, refuseOverLimit } from '../../plugins/external/rate-limit.js'
+import { createAccountForms } from './account-forms.js'
 import { Csrf, Field, tags } from './forms.js'
 import { createPageSession, type PageSession } from './page-session.js'
 
@@ -38,33 +38,11 @@ const formResponses = (done: string) => ({
  * ends its cookies are cleared.
  */
 //
-// Every form checks its CSRF token first, before any lookup: the token names the session it was
-// made for (services/tokens/csrf.ts), so a forged form costs one HMAC and never reaches MongoDB
-// (finding the session may refresh it: two MongoDB reads). Then all of them share one per-IP limit
-// in Redis, RATE_LIMIT_REFRESH a minute (each may refresh the session, as POST /auth/refresh
-// does), counted before the CSRF check so forged posts count too. The forms that end sessions
-// still go through when Redis cannot count (signing out must work while Redis refuses writes, as
-// Bearer logout does); over the limit they are refused like the others.
+// Every form starts with the shared guard of routes/pages/account-forms.ts: one per-IP limit in
+// Redis, then the CSRF token checked before any lookup.
 const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { clearSessionCookies, currentSession } = createPageSession(fastify)
-  const formLimit = refuseOverLimit(fastify.createRateLimit({
-    max: fastify.config.RATE_LIMIT_REFRESH,
-    timeWindow: 60_000,
-    keyGenerator: (request) => `account-forms:${clientKey(request.ip)}`
-  }))
-  /** The shared limit, as an onRequest hook of each form (before the body is even parsed). */
-  const limited = { onRequest: [formLimit], config: { rateLimit: false as const } }
-  const limitedSignOut = {
-    config: { rateLimit: false as const },
-    onRequest: [async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-      try {
-        await formLimit(request, reply)
-      } catch (error) {
-        if (error instanceof RateLimitedError) throw error
-        request.log.warn({ err: { message: (error as Error).message } }, 'account form: the rate limit could not count (Redis); signing out anyway')
-      }
-    }]
-  }
+  const { limited, limitedSignOut, checkedSession, formSession } = createAccountForms(fastify)
 
   async function showAccount (request: FastifyRequest, reply: FastifyReply, session: PageSession, status: number, extra: { info?: string, nameError?: string, name?: string } = {}) {
     const [sessions, passkeys] = await Promise.all([fastify.sessions.listSessions(session.claims.sub, session.claims.sid), fastify.passkeys.listPasskeys(session.claims.sub)])
@@ -73,34 +51,6 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const csrf = fastify.pageCsrf(request, reply, session.claims.sid)
     const html = accountPage({ csrf, account: session.account, sessions, now: fastify.clock.now(), passkeys: passkeysSection({ passkeys, csrf, now: fastify.clock.now() }), activity, ...extra })
     return await sendHtml(reply, status, html)
-  }
-
-  /**
-   * The browser's session for a form, once its CSRF token is good: the token is checked first (no
-   * I/O), then the session is found and must be the one the form was shown to. Undefined when the
-   * answer is already sent (the 403 form-expired page); null when nobody is signed in and the
-   * token is a signed-out page's.
-   */
-  async function checkedSession (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined): Promise<PageSession | null | undefined> {
-    const formSessionId = fastify.pageCsrfSession(request, csrf)
-    const session = formSessionId === null ? null : await currentSession(request, reply)
-    if (formSessionId === null || (session?.claims.sid ?? '') !== formSessionId) {
-      await sendHtml(reply, 403, formExpiredPage())
-      return undefined
-    }
-    return session
-  }
-
-  /**
-   * The start of every form but Log out: the checked session (a form is bound to the session it
-   * was shown to). Null when the answer is already sent (the 403 form-expired page, or to the
-   * start page when nobody is signed in).
-   */
-  async function formSession (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined): Promise<PageSession | null> {
-    const session = await checkedSession(request, reply, csrf)
-    if (session === undefined) return null
-    if (session === null) await reply.redirect('/', 303)
-    return session
   }
 
   /**

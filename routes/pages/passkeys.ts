@@ -4,16 +4,15 @@ import { join } from 'node:path'
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server'
-import type { FastifyReply, FastifyRequest } from 'fastify'
-import { NotFoundError, ReauthRequiredError, TokenRevokedError } from '../../services/infrastructure/errors.js'
-import { formExpiredPage } from '../../views/pages.js'
+import { NotFoundError, ReauthRequiredError } from '../../services/infrastructure/errors.js'
 import { PASSKEY_SCRIPT } from '../../views/passkey-script.js'
 import { AuthenticationCredential, PasskeyView, RegistrationCredential } from '../auth/passkeys.js'
 import { clientInfo } from '../client-info.js'
 import { signInLimit, unlimited } from '../route-options.js'
-import { errors, HtmlPage, Name, sendHtml } from '../schemas.js'
+import { errors, HtmlPage, Name } from '../schemas.js'
 import { Csrf, Field, tags } from './forms.js'
-import { createPageSession, type PageSession } from './page-session.js'
+import { createAccountForms } from './account-forms.js'
+import { createPageSession } from './page-session.js'
 
 /** @simplewebauthn/browser's own UMD bundle (it defines window.SimpleWebAuthnBrowser), read once at boot. */
 const require = createRequire(import.meta.url)
@@ -30,7 +29,9 @@ const jsonErrors = (extra: Record<number, string>) => errors({ 403: 'REAUTH_REQU
  * add, re-authenticate), and the account page's rename and delete forms (no script needed).
  */
 const passkeyPages: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { currentSession, setSessionCookies } = createPageSession(fastify)
+  const { setSessionCookies } = createPageSession(fastify)
+  // Signed-in calls and forms: the account forms' shared limit, then the CSRF token before any lookup.
+  const { limited, formSession, jsonSession } = createAccountForms(fastify)
 
   for (const [url, body, summary] of [
     ['/assets/simplewebauthn-browser.js', BROWSER_BUNDLE, '@simplewebauthn/browser (its UMD bundle, served as is)'],
@@ -47,13 +48,6 @@ const passkeyPages: FastifyPluginAsyncTypebox = async (fastify) => {
         response: { 200: { description: 'The script', content: { 'text/javascript': { schema: Type.String() } } }, ...errors({ 503: 'SERVICE_UNAVAILABLE while the server shuts down' }) }
       }
     }, async (_request, reply) => await reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=86400').send(body))
-  }
-
-  /** A JSON call from the account pages: the signed-in session and a CSRF token bound to it, or a 403. */
-  async function jsonSession (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined): Promise<PageSession> {
-    const session = await currentSession(request, reply)
-    if (session === null || !fastify.checkPageCsrf(request, csrf, session.claims.sid)) throw new TokenRevokedError()
-    return session
   }
 
   fastify.post('/signin/passkey', {
@@ -80,6 +74,7 @@ const passkeyPages: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/passkeys/options', {
+    ...limited,
     schema: {
       operationId: 'createPasskeyRegistrationOptionsForPage',
       tags,
@@ -96,6 +91,7 @@ const passkeyPages: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/passkeys', {
+    ...limited,
     schema: {
       operationId: 'registerPasskeyForPage',
       tags,
@@ -114,6 +110,7 @@ const passkeyPages: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/reauthenticate/passkey', {
+    ...limited,
     schema: {
       operationId: 'reauthenticatePageWithPasskey',
       tags,
@@ -131,16 +128,6 @@ const passkeyPages: FastifyPluginAsyncTypebox = async (fastify) => {
     return { redirect: '/account' }
   })
 
-  /** The start of the rename and delete forms: the session, then the CSRF check (null: the answer is sent). */
-  async function formSession (request: FastifyRequest, reply: FastifyReply, csrf: string | undefined): Promise<PageSession | null> {
-    const session = await currentSession(request, reply)
-    if (!fastify.checkPageCsrf(request, csrf, session?.claims.sid)) {
-      await sendHtml(reply, 403, formExpiredPage())
-      return null
-    }
-    if (session === null) await reply.redirect('/', 303)
-    return session
-  }
   const formResponses = (done: string) => ({
     303: { description: done },
     403: HtmlPage('Form expired (CSRF token missing or wrong)'),
@@ -148,6 +135,7 @@ const passkeyPages: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/passkeys/rename', {
+    ...limited,
     attachValidation: true,
     schema: {
       tags,
@@ -174,6 +162,7 @@ const passkeyPages: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/passkeys/delete', {
+    ...limited,
     attachValidation: true,
     schema: {
       tags,

@@ -1,12 +1,12 @@
 import { Type, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { OtpExpiredError, OtpInvalidError, OtpLockedError, type ErrorExtras } from '../../services/infrastructure/errors.js'
-import { formExpiredPage } from '../../views/pages.js'
 import { REAUTH_NEXT, reauthenticatePage, type ReauthNext } from '../../views/reauth.js'
 import { waitText } from '../../views/format.js'
 import { clientInfo } from '../client-info.js'
 import { errors, HtmlPage, sendHtml } from '../schemas.js'
 import { Csrf, emailNotSent, Field, tags } from './forms.js'
+import { createAccountForms } from './account-forms.js'
 import { createPageSession, type PageSession } from './page-session.js'
 
 const Next = Type.Union([Type.Literal('delete'), Type.Literal('passkeys')], { description: 'Where to go once confirmed' })
@@ -21,6 +21,8 @@ const nextOf = (value: string | undefined): ReauthNext => value === 'passkeys' ?
  */
 const reauthenticatePages: FastifyPluginAsyncTypebox = async (fastify) => {
   const { currentSession, setSessionCookies } = createPageSession(fastify)
+  // Its forms: the account forms' shared limit, then the CSRF token before any lookup.
+  const { limited, formSession } = createAccountForms(fastify)
 
   async function show (request: FastifyRequest, reply: FastifyReply, session: PageSession, status: number, next: ReauthNext, extra: { sent?: boolean, error?: string, info?: string } = {}) {
     const passkeys = (await fastify.passkeys.listPasskeys(session.claims.sub)).length > 0
@@ -47,6 +49,7 @@ const reauthenticatePages: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/reauthenticate/code', {
+    ...limited,
     attachValidation: true,
     schema: {
       tags,
@@ -64,9 +67,8 @@ const reauthenticatePages: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const body = request.validationError === undefined ? request.body : {}
-    const session = await currentSession(request, reply)
-    if (!fastify.checkPageCsrf(request, body.csrf, session?.claims.sid)) return await sendHtml(reply, 403, formExpiredPage())
-    if (session === null) return await reply.redirect('/', 303)
+    const session = await formSession(request, reply, body.csrf)
+    if (session === null) return reply
     const next = nextOf(body.next)
     try {
       await fastify.otp.requestCode(session.account.email)
@@ -77,6 +79,7 @@ const reauthenticatePages: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/account/reauthenticate', {
+    ...limited,
     attachValidation: true,
     schema: {
       tags,
@@ -97,9 +100,8 @@ const reauthenticatePages: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async (request, reply) => {
     const body = request.validationError === undefined ? request.body : {}
-    const session = await currentSession(request, reply)
-    if (!fastify.checkPageCsrf(request, body.csrf, session?.claims.sid)) return await sendHtml(reply, 403, formExpiredPage())
-    if (session === null) return await reply.redirect('/', 303)
+    const session = await formSession(request, reply, body.csrf)
+    if (session === null) return reply
     const next = nextOf(body.next)
     const again = async (status: number, error: string) => await show(request, reply, session, status, next, { error, sent: true })
     const code = (body.code ?? '').trim()

@@ -165,26 +165,47 @@ t.test('account forms: the CSRF check comes before any database read; 400 forged
     ['/account/logout-all', {}],
     ['/account/sessions/revoke', { session: 'x' }],
     ['/account/name', { name: 'Mallory' }],
-    ['/account/delete', { confirm: 'delete' }]
+    ['/account/delete', { confirm: 'delete' }],
+    ['/account/passkeys/rename', { id: 'x', name: 'Mallory' }],
+    ['/account/passkeys/delete', { id: 'x' }],
+    ['/account/reauthenticate/code', { next: 'delete' }],
+    ['/account/reauthenticate', { next: 'delete', code: '123456' }],
+    // The pages' script calls (JSON): refused with 401 TOKEN_REVOKED instead of the expired-form page.
+    ['/account/passkeys/options', {}],
+    ['/account/passkeys', { credential: 'x' }],
+    ['/account/reauthenticate/passkey', { credential: 'x' }]
   ]
+  const scriptCalls = new Set(['/account/passkeys/options', '/account/passkeys', '/account/reauthenticate/passkey'])
   const forgeries = [undefined, 'x'.repeat(43), `${session.accessToken.slice(0, 24)}.${'A'.repeat(43)}`]
+  // A credential of the right shape, so the calls reach their CSRF check (and not a 400).
+  const credentialOf = (url: string) => ({
+    id: 'AAAA',
+    rawId: 'AAAA',
+    type: 'public-key',
+    clientExtensionResults: {},
+    response: url === '/account/passkeys' ? { clientDataJSON: 'AAAA', attestationObject: 'AAAA' } : { clientDataJSON: 'AAAA', authenticatorData: 'AAAA', signature: 'AAAA' }
+  })
   const statuses: number[] = []
   const reads = await mongoCommandsDuring(limited, async () => {
     for (let i = 0; i < 400; i++) {
       const [url, fields] = forms[i % forms.length]!
       const csrf = forgeries[i % forgeries.length]
-      const response = await limited.inject({
-        method: 'POST',
-        url,
-        remoteAddress: '198.51.100.40',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: [...person.jar].map(([name, value]) => `${name}=${value}`).join('; ') },
-        payload: new URLSearchParams(csrf === undefined ? fields : { ...fields, csrf }).toString()
-      })
-      statuses.push(response.statusCode)
+      const cookie = [...person.jar].map(([name, value]) => `${name}=${value}`).join('; ')
+      const response = scriptCalls.has(url)
+        ? await limited.inject({ method: 'POST', url, remoteAddress: '198.51.100.40', headers: { cookie }, payload: { csrf: csrf ?? '', ...(url === '/account/passkeys/options' ? {} : { credential: credentialOf(url) }) } })
+        : await limited.inject({
+          method: 'POST',
+          url,
+          remoteAddress: '198.51.100.40',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+          payload: new URLSearchParams(csrf === undefined ? fields : { ...fields, csrf }).toString()
+        })
+      // A forged script call is 401 TOKEN_REVOKED; a forged form, the 403 expired-form page.
+      statuses.push(scriptCalls.has(url) && response.statusCode === 401 ? 403 : response.statusCode)
     }
   })
   t.same(reads, [], 'no MongoDB command at all')
-  t.equal(statuses.filter((code) => code === 403).length, 30, 'the first 30 are refused as forged (form expired)')
+  t.equal(statuses.filter((code) => code === 403).length, 30, 'the first 30 are refused as forged (form expired, or 401 for a script call)')
   t.equal(statuses.filter((code) => code === 429).length, 370, 'the rest: 429, the shared limit of the account forms')
   t.same(statuses.slice(0, 30), Array(30).fill(403))
   t.equal((await limited.inject({ method: 'POST', url: '/auth/refresh', payload: { refreshToken: session.refreshToken } })).statusCode, 200,

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 import type { Clock } from '../infrastructure/clock.js'
+import { withMongoBudget } from '../infrastructure/mongo-budget.js'
 import { ValidationFailedError, withExtras } from '../infrastructure/errors.js'
 import type { RedisClient } from '../infrastructure/redis-client.js'
 import { redisKeys } from '../infrastructure/redis-keys.js'
@@ -13,6 +14,9 @@ import { insertIdempotent } from './outbox.js'
 import { checkEndpointUrl, safePost, WebhookUrlError, type Resolver } from './ssrf.js'
 
 /** After attempt n fails, the next is due this much later (SPEC: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then failed). */
+/** MongoDB time an attempt has beyond its receiver's timeout (its reads before, its writes after). */
+const ATTEMPT_MONGO_MARGIN_MS = 10_000
+
 export const RETRY_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000]
 /** An endpoint whose attempts have all failed for this long is disabled. */
 export const DISABLE_AFTER_MS = 5 * 24 * 3_600_000
@@ -197,7 +201,10 @@ export function createWebhooks ({ models, redis, clock, auditLog, rootSecret, al
     if (claimed !== 1) return false
     let aborted = false
     let abortRequest: (() => void) | undefined
-    const work = (async () => {
+    // The attempt outlives the pass that started it: it gets a MongoDB budget of its own, long
+    // enough for the receiver's whole timeout and the writes after it (the pass's budget would cut
+    // off the recording of a slow answer, and the delivery would be retried without its back-off).
+    const work = withMongoBudget(timeoutMs + ATTEMPT_MONGO_MARGIN_MS, async () => {
       try {
         // Re-read under the claim: another instance may have just made this attempt.
         const delivery = await WebhookDelivery.findById(due._id).lean()
@@ -248,7 +255,7 @@ export function createWebhooks ({ models, redis, clock, auditLog, rootSecret, al
       } finally {
         if (!halted) await release(due.endpointId, due._id, token)
       }
-    })()
+    })
     inFlight.set(due._id, { abort: () => { aborted = true; abortRequest?.() }, done: work.catch(() => {}) })
     void work.catch(() => {}).finally(() => inFlight.delete(due._id))
     return true

@@ -5,6 +5,7 @@ import { Webhook } from 'standardwebhooks'
 import t, { type Test } from 'tap'
 import { refusal, safePost, type Resolver } from '../../../services/events/ssrf.js'
 import { DISABLE_AFTER_MS, RETRY_SCHEDULE_MS } from '../../../services/events/webhooks.js'
+import { withMongoBudget } from '../../../services/infrastructure/mongo-budget.js'
 import { bearer, buildApp, pollUntil, signUp, startStack, testConfig } from '../../helper.js'
 
 /**
@@ -125,6 +126,25 @@ t.test('500 then 204: two attempts of one delivery, one webhook-id, on the retry
   const page = await app.webhooks.listDeliveries(endpoint.id, { limit: 1 })
   const rest = await app.webhooks.listDeliveries(endpoint.id, { limit: 1, cursor: page!.next! })
   t.same([page!.deliveries[0]!.attempt, rest!.deliveries[0]!.attempt, rest!.next], [2, 1, null], 'paged by cursor')
+})
+
+t.test('an answer that comes after the pass\'s MongoDB budget ran out is still recorded: the attempt has a budget of its own', async (t) => {
+  // A receiver slower than the pass's budget (100 ms here, 10 s in the plugin; attempts may take
+  // the whole 10 s receiver timeout).
+  const slow = createServer((_request, response) => { setTimeout(() => { response.writeHead(204).end() }, 400) })
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => { slow.closeAllConnections(); await new Promise((resolve) => slow.close(resolve)) })
+  const app = await buildApp(t, stack, base, { events: { background: false } })
+  const endpoint = await app.webhooks.createEndpoint({ url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/hook` })
+  await app.auditLog.record({ type: 'user.updated', userId: 'u1', data: { fields: ['name'] } })
+
+  t.equal(await withMongoBudget(100, async () => await app.webhooks.runDue()), 1, 'one attempt started by a pass with a 100 ms budget')
+  await app.webhooks.settle()
+  const log = await app.webhooks.listDeliveries(endpoint.id, { limit: 10 })
+  t.match(log?.deliveries, [{ attempt: 1, status: 204, outcome: 'delivered', nextAttemptAt: null }], 'recorded, 400 ms later')
+  await app.webhooks.runDue()
+  await app.webhooks.settle()
+  t.equal((await app.webhooks.listDeliveries(endpoint.id, { limit: 10 }))?.deliveries.length, 1, 'and not attempted again')
 })
 
 t.test('a failing endpoint: seven attempts then failed; five days of failures disable it, which is itself an event', async (t) => {

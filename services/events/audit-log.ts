@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Clock } from '../infrastructure/clock.js'
 import { mongoSignal } from '../infrastructure/mongo-budget.js'
 import { insertOne } from '../models/insert.js'
-import { isDuplicateOnly } from './outbox.js'
+import { isDuplicateOnly } from '../models/insert.js'
 import type { Models } from '../models/index.js'
 import type { AuditEvent, EventInput, EventType } from './event-types.js'
 

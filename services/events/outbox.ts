@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { Model } from 'mongoose'
 import type { Clock } from '../infrastructure/clock.js'
 import type { Models } from '../models/index.js'
+import { insertIdempotent } from '../models/insert.js'
 import type { RevocationFields } from '../models/revocation.js'
 import { toEvent, type Requirement } from './audit-log.js'
 import type { AuditEvent, EventType, SessionRevokeReason } from './event-types.js'
@@ -28,22 +29,6 @@ const REASONS: Record<string, SessionRevokeReason> = {
 /** The id of an event derived from a journal entry: the same every time it is derived. */
 export const derivedEventId = (entryId: string, part: string): string =>
   `evt_${createHash('sha256').update(`${entryId}:${part}`).digest('hex').slice(0, 32)}`
-
-export const isDuplicateOnly = (error: unknown): boolean => {
-  const { code, writeErrors } = error as { code?: number, writeErrors?: Array<{ code?: number, err?: { code?: number } }> }
-  if (Array.isArray(writeErrors) && writeErrors.length > 0) return writeErrors.every((entry) => (entry.code ?? entry.err?.code) === 11000)
-  return code === 11000
-}
-
-/** Inserts documents whose ids are deterministic; those already there are left as they are. */
-export async function insertIdempotent (model: Model<any>, documents: Array<Record<string, unknown>>): Promise<void> {
-  if (documents.length === 0) return
-  try {
-    await model.insertMany(documents, { ordered: false })
-  } catch (error) {
-    if (!isDuplicateOnly(error)) throw error
-  }
-}
 
 export interface ReconcileReport {
   /** Prepared events whose action was found: now published. */

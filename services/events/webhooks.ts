@@ -10,7 +10,7 @@ import type { Models } from '../models/index.js'
 import { open, seal } from '../tokens/token-crypto.js'
 import { toEvent, type AuditLog } from './audit-log.js'
 import { EVENT_TYPES, type EventType } from './event-types.js'
-import { insertIdempotent } from './outbox.js'
+import { insertIdempotent } from '../models/insert.js'
 import { checkEndpointUrl, safePost, WebhookUrlError, type Resolver } from './ssrf.js'
 
 /** After attempt n fails, the next is due this much later (SPEC: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, then failed). */

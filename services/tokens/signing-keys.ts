@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, generateKeyPairSync, type JsonWebKey } from 'node:crypto'
 import type { Clock } from '../infrastructure/clock.js'
-import { derivedEventId, insertIdempotent } from '../events/outbox.js'
+import { derivedEventId } from '../events/outbox.js'
+import { insertIdempotent } from '../models/insert.js'
 import type { Models } from '../models/index.js'
 import type { SigningKeyFields } from '../models/signing-key.js'
 import { CLOCK_SKEW_MS, type KeySchedule } from './key-schedule.js'

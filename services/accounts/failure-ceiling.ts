@@ -49,12 +49,6 @@ ceilingCount(KEYS[1], now, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4
 return 0
 `)
 
-// KEYS: counter hash. A reserved check that was not evaluated after all (no live code) is not a failure.
-const releaseScript = defineScript<number>(`
-if tonumber(redis.call('HGET', KEYS[1], 'n') or '0') > 0 then return redis.call('HINCRBY', KEYS[1], 'n', -1) end
-return 0
-`)
-
 /**
  * The per-account failure ceiling of NIST SP 800-63B §5.2.2, across one-time codes and passwords:
  * consecutive failures per address get an exponential back-off (after FREE_FAILURES, doubling from
@@ -67,23 +61,20 @@ return 0
  * back-off holds against parallel guesses too.
  */
 export function createFailureCeiling ({ redis, ceiling, clock }: { redis: RedisClient, ceiling: number, clock: Clock }) {
-  const reserve = async (addressKey: string): Promise<number> =>
-    await reserveScript(redis, [redisKeys.verifyFailures(addressKey)], [clock.now(), ceiling, FREE_FAILURES, MAX_BACKOFF_MS, MEMORY_MS])
+  /** The ARGV of CEILING_LUA's functions at this moment: now, ceiling, free, max back-off, memory. */
+  const scriptArgs = (): number[] => [clock.now(), ceiling, FREE_FAILURES, MAX_BACKOFF_MS, MEMORY_MS]
 
   return {
-    /** The counter's key and the ARGV of CEILING_LUA's functions at this moment: now, ceiling, free, max back-off, memory. */
+    /** The counter's key (for scripts that check the ceiling in their own atomic step, as the codes do). */
     key: (addressKey: string): string => redisKeys.verifyFailures(addressKey),
-    scriptArgs: (): number[] => [clock.now(), ceiling, FREE_FAILURES, MAX_BACKOFF_MS, MEMORY_MS],
-    /** Reserves one check: 0 when it may go ahead (it counts as a failure until recordSuccess), else the wait in ms. */
-    reserveCheck: reserve,
-    /** Reserves one check, or throws `refusal` with Retry-After while the address is backing off or at the ceiling. */
+    scriptArgs,
+    /**
+     * Reserves one check (it counts as a failure until recordSuccess), or throws `refusal` with
+     * Retry-After while the address is backing off or at the ceiling.
+     */
     async reserveCheckOrRefuse<E extends Error> (addressKey: string, refusal: () => E): Promise<void> {
-      const wait = await reserve(addressKey)
+      const wait = await reserveScript(redis, [redisKeys.verifyFailures(addressKey)], scriptArgs())
       if (wait > 0) throw withExtras(refusal(), { retryAfter: Math.ceil(wait / 1000) })
-    },
-    /** The reserved check was not evaluated after all (there was nothing to compare against). */
-    async releaseCheck (addressKey: string): Promise<void> {
-      await releaseScript(redis, [redisKeys.verifyFailures(addressKey)])
     },
     async recordSuccess (addressKey: string): Promise<void> {
       await redis.del(redisKeys.verifyFailures(addressKey))

@@ -45,9 +45,13 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { limited, limitedSignOut, checkedSession, formSession } = createAccountForms(fastify)
 
   async function showAccount (request: FastifyRequest, reply: FastifyReply, session: PageSession, status: number, extra: { info?: string, nameError?: string, name?: string } = {}) {
-    const [sessions, passkeys] = await Promise.all([fastify.sessions.listSessions(session.claims.sub, session.claims.sid), fastify.passkeys.listPasskeys(session.claims.sub)])
-    await fastify.outbox.settleUser(session.claims.sub)
-    const { events: activity } = await fastify.auditLog.list({ userId: session.claims.sub, limit: 10 })
+    const recentActivity = async () => {
+      await fastify.outbox.settleUser(session.claims.sub) // a sign-in made a moment ago shows up
+      return (await fastify.auditLog.list({ userId: session.claims.sub, limit: 10 })).events
+    }
+    const [sessions, passkeys, activity] = await Promise.all([
+      fastify.sessions.listSessions(session.claims.sub, session.claims.sid), fastify.passkeys.listPasskeys(session.claims.sub), recentActivity()
+    ])
     const csrf = fastify.pageCsrf(request, reply, session.claims.sid)
     const html = accountPage({ csrf, account: session.account, sessions, now: fastify.clock.now(), passkeys: passkeysSection({ passkeys, csrf, now: fastify.clock.now() }), activity, ...extra })
     return await sendHtml(reply, status, html)

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { ParsedMail } from 'mailparser'
 import type { Test } from 'tap'
 import app, { serverOptions } from '../app.js'
+import type { Clock } from '../services/infrastructure/clock.js'
 import type { Config } from '../services/infrastructure/config.js'
 import type { CrossDeviceEventsOptions } from '../services/links/cross-device-events.js'
 
@@ -12,9 +13,9 @@ import type { CrossDeviceEventsOptions } from '../services/links/cross-device-ev
  * The real app listening on a real port (SSE needs a real socket), closed at teardown. Instances
  * built from one `config` share Redis, MongoDB and the JWT secret: two app servers of one service.
  */
-export async function serveInstance (t: Test, config: Config, crossDevice?: CrossDeviceEventsOptions, port = 0): Promise<{ app: FastifyInstance, origin: string }> {
+export async function serveInstance (t: Test, config: Config, crossDevice?: CrossDeviceEventsOptions, { port = 0, clock }: { port?: number, clock?: Clock } = {}): Promise<{ app: FastifyInstance, origin: string }> {
   const fastify = Fastify(serverOptions(config))
-  await fastify.register(app, { config, crossDevice })
+  await fastify.register(app, { config, crossDevice, clock })
   await fastify.listen({ port, host: '127.0.0.1' })
   t.teardown(async () => { await fastify.close() })
   const address = fastify.server.address()

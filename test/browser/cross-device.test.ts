@@ -25,7 +25,7 @@ const stack = await startStack(t)
 async function servePair (overrides: Record<string, string> = {}) {
   const port = await freePort()
   const config = testConfig(stack, { APP_URL: `http://127.0.0.1:${port}`, EMAIL_COOLDOWN: '0', ...overrides })
-  const phoneSide = await serveInstance(t, config, undefined, port)
+  const phoneSide = await serveInstance(t, config, undefined, { port })
   const desktopSide = await serveInstance(t, config)
   return { desktopSide, phoneSide }
 }

@@ -95,7 +95,10 @@ t.test('crossDevice: the same 202 body shape for known and unknown addresses; th
 })
 
 t.test('the approval page: who asks, from where, when; a field to type the number, never the number; GET and HEAD change nothing', async (t) => {
-  const app = await buildApp(t, stack)
+  // A clock that stands still: "still pending after every GET" compares the whole body, expiresIn
+  // included, which a slow machine would otherwise see tick from 900 to 899 between the GETs.
+  const now = Date.now()
+  const app = await buildApp(t, stack, {}, { clock: { now: () => now } })
   const email = uniqueEmail('xd.page')
   const { ticket, token, person, page } = await askAndOpen(app, app, email)
 
@@ -276,9 +279,12 @@ t.test('races on two instances: 50 parallel approvals → one approval; 50 paral
 
 t.test('SSE across instances: the stream on A hears the approval made on B (pub/sub) and gets the tokens once', async (t) => {
   const config = testConfig(stack, { EMAIL_COOLDOWN: '0' })
-  // No safety re-read for an hour: only a published message can wake the stream.
-  const a = await serveInstance(t, config, { recheckMs: 3_600_000 })
-  const b = await serveInstance(t, config, { recheckMs: 3_600_000 })
+  // No safety re-read for an hour: only a published message can wake the stream. The clock stands
+  // still, so the first frame's expiresIn is 900 however long the setup took.
+  const now = Date.now()
+  const clock = { now: () => now }
+  const a = await serveInstance(t, config, { recheckMs: 3_600_000 }, { clock })
+  const b = await serveInstance(t, config, { recheckMs: 3_600_000 }, { clock })
   const { user } = await signUp(a.app, stack)
   const { ticket, person, csrf, token } = await askAndOpen(a.app, b.app, user.email, 2)
 

@@ -11,7 +11,12 @@ t.test('a token in the verified-token cache is still refused once revoked: revoc
   const app = await buildApp(t, stack)
   const { accessToken } = await signUp(app, stack)
   t.equal((await me(app, accessToken)).statusCode, 200)
-  t.ok(app.verifiedTokens.get(accessToken), 'the token is cached')
+  const cached = app.verifiedTokens.get(accessToken)
+  t.ok(cached, 'the token is cached')
+  // What every later request of this token gets as request.user: the token's claims, no more, and read-only.
+  t.same(JSON.parse(JSON.stringify(cached)), decodeJwt(accessToken), 'exactly the token\'s claims when serialized')
+  t.same(Object.keys(cached!).sort(), Object.keys(decodeJwt(accessToken)).sort(), 'and when listed')
+  t.ok(Object.isFrozen(cached), 'frozen: one request cannot change what the next one sees')
   const commands = await redisCommandsDuring(stack.redis.admin, async () => { t.equal((await me(app, accessToken)).statusCode, 200) })
   t.same(commands, { mget: 1 }, 'a cache hit still costs the one revocation MGET')
 

@@ -10,7 +10,8 @@
  * Environment: CPU_REQUESTS (100,000 per server per round), CPU_ROUNDS (3), CPU_CONNECTIONS (50),
  * CPU_ALGORITHM (HS256), CPU_USERS (10,000; 0 skips the many-token server), CPU_COMPARE
  * (`label=/path/to/checkout,...`: Latchkey servers of other builds, one token each, measured in the
- * same rounds: a bisect or an A/B runs them back to back), CPU_NO_TOKEN_CACHE (1: every Latchkey
+ * same rounds: a bisect or an A/B runs them back to back), CPU_COMPARE_TOKENS (1: how many distinct
+ * tokens each CPU_COMPARE server is loaded with), CPU_NO_TOKEN_CACHE (1: every Latchkey
  * server verifies the JWT on every request, BENCH_NO_TOKEN_CACHE; what signature checking costs).
  */
 import { fmt, latchkeyEnv, load, machine, median, pinSelf, signUpMany, spreadTokens, startServer, startStack, stats, table, type Server } from './lib.js'
@@ -20,6 +21,7 @@ const rounds = Number(process.env.CPU_ROUNDS ?? 3)
 const connections = Number(process.env.CPU_CONNECTIONS ?? 50)
 const algorithm = process.env.CPU_ALGORITHM ?? 'HS256'
 const users = Number(process.env.CPU_USERS ?? 10_000)
+const compareTokens = Number(process.env.CPU_COMPARE_TOKENS ?? 1)
 const compare = (process.env.CPU_COMPARE ?? '').split(',').filter(Boolean).map((item) => {
   const [label, path] = item.split('=')
   if (label === undefined || path === undefined) throw new Error(`CPU_COMPARE: "${item}" is not label=/path`)
@@ -52,36 +54,44 @@ try {
   for (const [i, { label, path }] of compare.entries()) {
     const server = await startServer('latchkey', { ...env, MONGODB_URL: `${env.MONGODB_URL}_compare_${i}` }, path)
     servers.push(server)
-    const [signedIn] = await signUpMany(server, stack, 1, `cpu.compare.${i}.${process.pid}`)
-    targets.push({ name: `${label}, 1 token`, server, spread: spreadTokens([signedIn!.accessToken], connections) })
+    const signedIn = await signUpMany(server, stack, compareTokens, `cpu.compare.${i}.${process.pid}`)
+    targets.push({ name: `${label}, ${fmt(compareTokens)} token${compareTokens === 1 ? '' : 's'}`, server, spread: spreadTokens(signedIn.map(({ accessToken }) => accessToken), connections) })
   }
   for (const { server, spread } of targets) await load({ url: server.url, connections, amount: amount / 4, ...spread })
   const cpu = new Map<string, number[]>(targets.map(({ name }) => [name, []]))
   const kernel = new Map<string, number[]>(targets.map(({ name }) => [name, []]))
   const bytes = new Map<string, number[]>(targets.map(({ name }) => [name, []]))
+  const rps = new Map<string, number[]>(targets.map(({ name }) => [name, []]))
   for (let round = 0; round < rounds; round++) {
     for (const { name, server, spread } of round % 2 === 0 ? targets : [...targets].reverse()) {
       const before = await stats(server)
+      const started = performance.now()
       const result = await load({ url: server.url, connections, amount, ...spread })
+      const seconds = (performance.now() - started) / 1000
       const after = await stats(server)
       if (result.non2xx > amount / 100) throw new Error(`${name}: ${JSON.stringify(result.statusCodes)}`)
       cpu.get(name)!.push((after.cpu.user + after.cpu.system - before.cpu.user - before.cpu.system) / amount)
       kernel.get(name)!.push((after.cpu.system - before.cpu.system) / amount)
+      rps.get(name)!.push(amount / seconds) // autocannon's own average counts whole seconds
       if (before.allocation !== undefined && after.allocation !== undefined) bytes.get(name)!.push((after.allocation.bytes - before.allocation.bytes) / amount)
     }
   }
   const bareCpu = median(cpu.get('bare')!)
   const floorCpu = median(cpu.get('bare+MGET')!)
+  const floorRps = median(rps.get('bare+MGET')!)
   console.log(`\n## server CPU µs and heap bytes allocated per GET /auth/me (${fmt(amount)} requests × ${rounds} rounds, ${connections} connections)`)
-  console.log('"floor / this" is the share of the floor kept, in CPU: bare+MGET µs / this server\'s µs.')
-  console.log(table(['server', 'µs per request (rounds)', 'median µs', 'of which kernel', 'bytes per request', 'bare / this', 'floor / this'], [...cpu].map(([name, values]) => [
+  console.log('"floor / this" is the share of the floor kept, in CPU: bare+MGET µs / this server\'s µs; "req/s / floor" the same share in')
+  console.log('throughput (median req/s of the rounds over bare+MGET\'s), which moves with whatever else the machine runs.')
+  console.log(table(['server', 'µs per request (rounds)', 'median µs', 'of which kernel', 'bytes per request', 'bare / this', 'floor / this', 'req/s', 'req/s / floor'], [...cpu].map(([name, values]) => [
     name,
     values.map((v) => fmt(v, 1)).join(' '),
     fmt(median(values), 1),
     fmt(median(kernel.get(name)!), 1),
     bytes.get(name)!.length === 0 ? 'n/a' : fmt(median(bytes.get(name)!)),
     fmt(bareCpu / median(values), 3),
-    fmt(floorCpu / median(values), 3)
+    fmt(floorCpu / median(values), 3),
+    fmt(median(rps.get(name)!)),
+    fmt(median(rps.get(name)!) / floorRps, 3)
   ])))
 } finally {
   for (const server of servers) await server.stop()

@@ -6,7 +6,7 @@
  * and by area (our code, Fastify, ioredis, node:http and sockets, GC, ...).
  *
  * PROFILE_SERVER=bare or bare-mget profiles a reference server instead (the bare route; the bare route
- * plus one 4-key MGET), so the areas can be compared with what any server pays.
+ * plus one 5-key MGET), so the areas can be compared with what any server pays.
  *
  * Environment: PROFILE_TOKENS (1), PROFILE_ALGORITHM (HS256), PROFILE_TOP (25), PROFILE_SERVER (latchkey).
  */

@@ -2,7 +2,7 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { isAppError, TokenExpiredError, TokenInvalidError } from '../../services/infrastructure/errors.js'
-import { createAccessTokens, hasClaimTypes, hs256Kid, REQUIRED_CLAIMS, type AccessTokens, type JwtEngine } from '../../services/tokens/access-tokens.js'
+import { createAccessTokens, fastJwtEngine, hasClaimTypes, hs256Kid, REQUIRED_CLAIMS, type AccessTokens, type JwtEngine } from '../../services/tokens/access-tokens.js'
 import { keySchedule } from '../../services/tokens/key-schedule.js'
 import { createSigningKeyStore } from '../../services/tokens/signing-keys.js'
 import type { AccessClaims } from '../../services/sessions/revocation.js'
@@ -36,7 +36,8 @@ const PENDING_TOKEN = Symbol('access token being verified')
 const UNKNOWN_KID_SYNC_GAP_MS = 5_000
 
 /**
- * Access tokens are signed and verified through @fastify/jwt (`fastify.jwt.sign` / `fastify.jwt.verify`),
+ * Access tokens are signed and verified through @fastify/jwt (`fastify.jwt.sign` / `fastify.jwt.verify`
+ * with HS256, `request.jwtVerify()` for EdDSA / ES256 Bearer tokens),
  * with the key ring (services/tokens/access-tokens.ts) choosing the key: the ring pins the exact JOSE
  * header (algorithm and kid) before any cryptography, and makes one signer and one verifier per key.
  *
@@ -45,8 +46,8 @@ const UNKNOWN_KID_SYNC_GAP_MS = 5_000
  * MongoDB (services/tokens/signing-keys.ts) and change at run time: a Bearer token is verified
  * through `request.jwtVerify()` (`verifyOnRequest`), whose key callback finds the key by the exact
  * header in the ring and whose verifiers @fastify/jwt caches per key; signing and request-less
- * verification pass the key to `fastify.jwt.sign` / `verify` (a fast-jwt signer or verifier built
- * per call: about 1 ms per EdDSA signature, see docs/keys.md). This instance
+ * verification use the fast-jwt signer and verifier the ring builds once per key (see the engine
+ * below and docs/keys.md). This instance
  * reads them at boot (creating the first one if the database has none), every
  * JWT_KEY_SYNC_INTERVAL after that, and at most every 5 s when a token names a kid of our
  * algorithm it does not know (another instance rotated). MongoDB being down only delays a sync:
@@ -89,17 +90,14 @@ export default fp(async function jwtPlugin (fastify) {
         }
       })
 
+  // HS256 goes through @fastify/jwt's own prebuilt signer and verifier. A key of the ring (EdDSA /
+  // ES256) would make @fastify/jwt build a fast-jwt signer or verifier from the PEM on every call
+  // that passes a key (it keeps no per-key signer; about 1.3 ms per EdDSA signature against 0.1 ms
+  // prebuilt), so the ring's one signer and verifier per key are fast-jwt's own, the library
+  // @fastify/jwt wraps, built once when the key enters the ring.
   const engine: JwtEngine = {
-    signer: (options) => {
-      if (hs256 && options.key === config.JWT_SECRET) return (payload) => fastify.jwt.sign(payload)
-      // @fastify/jwt reads a number as seconds.
-      const perKey = { key: options.key, algorithm: options.algorithm, kid: options.kid, expiresIn: options.expiresIn / 1000 }
-      return (payload) => fastify.jwt.sign(payload, perKey)
-    },
-    verifier: (options) => {
-      if (hs256 && options.key === config.JWT_SECRET) return (token) => fastify.jwt.verify(token)
-      return (token) => fastify.jwt.verify(token, options)
-    }
+    signer: (options) => hs256 && options.key === config.JWT_SECRET ? (payload) => fastify.jwt.sign(payload) : fastJwtEngine.signer(options),
+    verifier: (options) => hs256 && options.key === config.JWT_SECRET ? (token) => fastify.jwt.verify(token) : fastJwtEngine.verifier(options)
   }
 
   const accessTokens = createAccessTokens({

@@ -319,7 +319,8 @@ t.test('5. development: the dev inbox shows the mail (a 253-character address in
   t.equal(stack.smtp.inbox(email).length, 0, 'nothing went over SMTP')
 
   await page.goto(`${dev.origin}/docs`)
-  await page.locator('.swagger-ui .info .title').waitFor({ timeout: 10_000 })
+  // Swagger UI's bundle is large: on a loaded machine it took more than 10 s to render once.
+  await page.locator('.swagger-ui .info .title').waitFor({ timeout: 30_000 })
   t.match(await page.locator('.swagger-ui .info .title').textContent(), /Latchkey/, 'Swagger UI renders the document')
   t.ok(await page.locator('.opblock-tag-section').count() >= 5, 'operations grouped by tag')
   await shot('docs')

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { ConnectionString } from 'mongodb-connection-string-url'
+import { parse as parseDomain } from 'tldts'
 import { keySchedule } from '../tokens/key-schedule.js'
 
 const Seconds = (defaultValue: number, description: string) =>
@@ -183,6 +184,7 @@ const RP_ID = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0
  * The passkey relying party: WEBAUTHN_RP_ID (APP_URL's hostname by default), WEBAUTHN_RP_NAME and
  * WEBAUTHN_ORIGINS (APP_URL's origin by default). The RP id must be a registrable suffix of the host
  * of every origin (the host itself, or a parent domain of it with at least one dot, or localhost),
+ * and not itself a public suffix (`co.uk`, `github.io`, from the Public Suffix List bundled in tldts),
  * as browsers require; otherwise no passkey could ever be made or used, so the boot stops.
  */
 export function webauthnSettings (config: Config): { rpId: string, rpName: string, origins: string[] } {
@@ -195,8 +197,12 @@ export function webauthnSettings (config: Config): { rpId: string, rpName: strin
   const accepted = origins.length > 0 ? origins.map((origin) => new URL(origin).origin) : [new URL(config.APP_URL).origin]
   const rpId = (config.WEBAUTHN_RP_ID ?? new URL(config.APP_URL).hostname).toLowerCase()
   const isIp = /^[0-9.]+$/.test(rpId) || rpId.includes(':') || rpId.startsWith('[')
-  // Defaulted from an APP_URL on an IP address (a local setup): passkeys cannot work there (browsers
-  // refuse IP RP ids) but nothing else is affected, so the boot goes on.
+  // Only a chosen WEBAUTHN_RP_ID is checked. One defaulted from APP_URL's host may be an IP address (a
+  // local setup) or a single label that is also a TLD (a container named `app`): passkeys may not work
+  // there (browsers refuse IP RP ids) but nothing else is affected, so the boot goes on.
+  if (config.WEBAUTHN_RP_ID !== undefined && isPublicSuffix(rpId)) {
+    throw new ConfigError('Invalid configuration: WEBAUTHN_RP_ID must not be a public suffix such as com, co.uk or github.io (a passkey for it would be valid on every site under it)')
+  }
   if (config.WEBAUTHN_RP_ID !== undefined && (isIp || !RP_ID.test(rpId) || (!rpId.includes('.') && rpId !== 'localhost'))) {
     throw new ConfigError('Invalid configuration: WEBAUTHN_RP_ID must be a domain name such as example.com (not an IP address or a bare top-level domain)')
   }
@@ -207,6 +213,12 @@ export function webauthnSettings (config: Config): { rpId: string, rpName: strin
     }
   }
   return { rpId, rpName: config.WEBAUTHN_RP_NAME, origins: accepted }
+}
+
+/** True when the name is itself on the Public Suffix List, ICANN or private section: `com`, `co.uk`, `github.io`. */
+function isPublicSuffix (hostname: string): boolean {
+  const { publicSuffix, isIcann, isPrivate } = parseDomain(hostname, { allowPrivateDomains: true })
+  return publicSuffix === hostname && (isIcann === true || isPrivate === true)
 }
 
 /** Fastify's trustProxy value: false, true, a hop count or a list of proxy addresses. */

@@ -160,6 +160,25 @@ t.test('a bad REDIS_URL stops the server at boot with one line naming it, never 
   t.notOk(error?.stderr.includes('hunter2'))
 })
 
+t.test('WEBAUTHN_RP_ID: a public suffix (Public Suffix List, ICANN and private sections) is refused', async (t) => {
+  const base = { JWT_SECRET: secret, SMTP_URL: 'smtp://h' }
+  const refused: Array<[string, string]> = [
+    ['co.uk', 'https://auth.example.co.uk'],
+    ['github.io', 'https://someone.github.io'],
+    ['com', 'https://app.example.com']
+  ]
+  for (const [rpId, appUrl] of refused) {
+    t.throws(() => loadConfig({ ...base, APP_URL: appUrl, WEBAUTHN_RP_ID: rpId }), {
+      message: /^Invalid configuration: WEBAUTHN_RP_ID must not be a public suffix such as com, co\.uk or github\.io[^\n]*$/
+    }, rpId)
+  }
+  t.equal(loadConfig({ ...base, APP_URL: 'https://auth.example.co.uk', WEBAUTHN_RP_ID: 'example.co.uk' }).WEBAUTHN_RP_ID, 'example.co.uk', 'a registrable domain under co.uk')
+  t.equal(loadConfig({ ...base, APP_URL: 'https://auth.example.co.uk', WEBAUTHN_RP_ID: 'auth.example.co.uk' }).WEBAUTHN_RP_ID, 'auth.example.co.uk', 'a subdomain of one')
+  t.equal(loadConfig({ ...base, APP_URL: 'https://someone.github.io', WEBAUTHN_RP_ID: 'someone.github.io' }).WEBAUTHN_RP_ID, 'someone.github.io', 'a site under a private-section suffix')
+  t.equal(loadConfig({ ...base, WEBAUTHN_RP_ID: 'localhost' }).WEBAUTHN_RP_ID, 'localhost', 'localhost (the default APP_URL) is not a listed suffix')
+  t.doesNotThrow(() => loadConfig({ ...base, APP_URL: 'http://app:3000' }), 'a defaulted RP id is not checked: a container named app (also a TLD) still boots')
+})
+
 t.test('signing-key settings: the algorithm by name, a rotation longer than the pre-publication window', async (t) => {
   const base = { JWT_SECRET: secret, SMTP_URL: 'smtp://h' }
   t.match(loadConfig(base), { JWT_ALGORITHM: 'HS256', JWT_KEY_ROTATION: 2592000, JWT_KEY_SYNC_INTERVAL: 30, RATE_LIMIT_INTROSPECT: 3000 })

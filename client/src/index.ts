@@ -2,8 +2,8 @@ import { send, waitForApproval, type WaitOptions } from './cross-device.js'
 import { errorFrom, isLatchkeyError, LatchkeyError } from './errors.js'
 import { browser, createTabs, storage, type Shared } from './tabs.js'
 import type {
-  Accepted, CodeRequest, CodeSignedIn, CodeVerifyRequest, ConsumeRequest, CrossDeviceTicket, LinkInfo, MagicLinkRequest, Passkey,
-  PasswordLoginRequest, RefreshRequest, Session, SignedIn, SignupRequest, TokenPair, User
+  Accepted, ActivityPage, ActivityQuery, CodeRequest, CodeSignedIn, CodeVerifyRequest, ConsumeRequest, CrossDeviceTicket, LinkInfo, MagicLinkRequest, Passkey,
+  PasswordLoginRequest, RefreshRequest, RenamePasskeyRequest, Session, SignedIn, SignupRequest, TokenPair, User
 } from './types.js'
 
 export { isLatchkeyError, LatchkeyError, type ErrorCode } from './errors.js'
@@ -334,6 +334,17 @@ export function createClient (options: ClientOptions = {}) {
       const created = await credential('create', optionsJSON)
       return await authCall('POST', '/auth/passkeys/register', name === undefined ? { credential: created } : { credential: created, name })
     },
+
+    /** Your passkeys, oldest first. */
+    listPasskeys: async (): Promise<Passkey[]> => await authCall('GET', '/auth/passkeys'),
+    /** NOT_FOUND for an id that is not one of yours. */
+    renamePasskey: async (id: string, name: string): Promise<Passkey> =>
+      await authCall('PATCH', `/auth/passkeys/${encodeURIComponent(id)}`, { name } satisfies RenamePasskeyRequest),
+    /** Needs a recent sign-in (REAUTH_REQUIRED otherwise); NOT_FOUND for an id that is not one of yours. */
+    deletePasskey: async (id: string): Promise<void> => { await authCall<void>('DELETE', `/auth/passkeys/${encodeURIComponent(id)}`) },
+    /** Your security events, newest first, 20 a page: pass a page's `next` for the one after. */
+    listActivity: async (cursor?: string): Promise<ActivityPage> =>
+      await authCall('GET', '/auth/activity' + (cursor === undefined ? '' : `?${new URLSearchParams({ cursor } satisfies ActivityQuery)}`)),
 
     me: async (): Promise<User> => await authCall('GET', '/auth/me'),
     listSessions: async (): Promise<Session[]> => await authCall('GET', '/auth/sessions'),

@@ -67,7 +67,7 @@ export type CrossDeviceOutcome =
   | ({ status: 'approved', user: User } & TokenPair)
   | { status: 'denied', reason: 'denied' | 'wrong-number' }
 
-/** A passkey as POST /auth/passkeys/register answers it (SPEC "Passkeys"). */
+/** A passkey as POST /auth/passkeys/register, GET /auth/passkeys and PATCH /auth/passkeys/:id answer it (SPEC "Passkeys"). */
 export interface Passkey {
   id: string
   name: string
@@ -77,6 +77,28 @@ export interface Passkey {
   /** multiDevice: a synced passkey (backup eligible). */
   deviceType: 'singleDevice' | 'multiDevice'
   transports: string[]
+}
+
+/** One of your security events (GET /auth/activity; SPEC "Events: audit log and webhooks"). */
+export interface ActivityEvent {
+  /** Also the webhook-id of its deliveries. */
+  id: string
+  type: 'user.created' | 'user.updated' | 'user.deleted' | 'user.disabled' | 'user.enabled'
+  | 'session.created' | 'session.revoked' | 'otp.locked'
+  | 'passkey.added' | 'passkey.removed' | 'signing_key.rotated' | 'admin.action' | 'webhook.disabled'
+  timestamp: string
+  userId?: string
+  sessionId?: string
+  ip?: string
+  userAgent?: string
+  /** Type-specific facts (session.created: method, device; session.revoked: reason …). */
+  data: Record<string, unknown>
+}
+
+/** GET /auth/activity's 200: newest first, 20 a page; `next` is the next page's cursor (null on the last). */
+export interface ActivityPage {
+  events: ActivityEvent[]
+  next: string | null
 }
 
 /** Every error body (SPEC §3), with the fields some codes add. */
@@ -98,3 +120,6 @@ export interface ConsumeRequest { token: string }
 export interface SignupRequest { email: string, name: string, password?: string, token?: string }
 export interface PasswordLoginRequest { email: string, password: string }
 export interface RefreshRequest { refreshToken: string }
+export interface RenamePasskeyRequest { name: string }
+/** GET /auth/activity's query. */
+export interface ActivityQuery { cursor?: string }

@@ -9,11 +9,15 @@ import t, { type Test } from 'tap'
 import { createClient, isLatchkeyError, LatchkeyError, type AuthChange, type ClientOptions } from '../../client/src/index.js'
 import { approvalTokenFrom, serveInstance } from '../cross-device.js'
 import { buildApp, codeFrom, signUp, startStack, testConfig, tokenFrom, uniqueEmail } from '../helper.js'
+import { createSoftAuthenticator } from '../passkeys/soft-authenticator.js'
 import { browser as phone, csrfOf } from '../routes/pages/page-client.js'
 
 const stack = await startStack(t)
+/** The app's clock runs `offset` ms ahead of the wall clock (the recent sign-in test moves it, then puts it back). */
+let offset = 0
 // No cooldown, two emails per address per hour: the third asks for a throttle (retryAfter).
-const { app, origin } = await serveInstance(t, testConfig(stack, { APP_URL: 'http://127.0.0.1', EMAIL_COOLDOWN: '0', EMAIL_HOURLY_LIMIT: '2' }))
+const { app, origin } = await serveInstance(t, testConfig(stack, { APP_URL: 'http://127.0.0.1', EMAIL_COOLDOWN: '0', EMAIL_HOURLY_LIMIT: '2', RECENT_AUTH_WINDOW: '600' }),
+  undefined, { clock: { now: () => Date.now() + offset } })
 
 let clients = 0
 /** A client of the app, with its changes and its refresh calls recorded; closed at teardown. */
@@ -209,6 +213,77 @@ t.test('passkeys: thin methods over the SPEC routes, typed failures', async (t) 
   // Without the server routes (not merged yet): NOT_FOUND; with them, Node has no WebAuthn: PASSKEY_UNSUPPORTED.
   t.ok(['NOT_FOUND', 'PASSKEY_UNSUPPORTED'].includes(failure.code), `a typed error (${failure.code})`)
   t.match(await rejection(lk.registerPasskey()), { code: 'NOT_SIGNED_IN' })
+})
+
+/** A signed-in client whose WebAuthn ceremonies a software authenticator answers (APP_URL's origin and RP id). */
+async function passkeyClient (t: Test) {
+  const device = createSoftAuthenticator({ origin: 'http://127.0.0.1', rpId: '127.0.0.1' })
+  return await signedInClient(t, {
+    webauthn: {
+      startRegistration: async ({ optionsJSON }) => device.register(optionsJSON),
+      startAuthentication: async ({ optionsJSON }) => device.assert(optionsJSON)
+    }
+  })
+}
+
+/** A well-formed credential id that is nobody's. */
+const UNKNOWN_PASSKEY = 'bm8tc3VjaC1wYXNza2V5'
+
+t.test('passkeys: list (none, then a real one), rename, delete; an unknown id is a typed 404 NOT_FOUND', async (t) => {
+  const { lk } = await passkeyClient(t)
+  t.same(await lk.listPasskeys(), [], 'a new account has no passkey')
+  t.match(await rejection(lk.renamePasskey(UNKNOWN_PASSKEY, 'Laptop')), { name: 'LatchkeyError', status: 404, code: 'NOT_FOUND' }, 'rename of an unknown id')
+  t.match(await rejection(lk.deletePasskey(UNKNOWN_PASSKEY)), { name: 'LatchkeyError', status: 404, code: 'NOT_FOUND' }, 'delete of an unknown id')
+  t.match(await rejection(lk.renamePasskey(UNKNOWN_PASSKEY, '')), { status: 400, code: 'VALIDATION_FAILED' }, 'an empty name')
+
+  const added = await lk.registerPasskey('Laptop')
+  t.match(added, { name: 'Laptop', lastUsedAt: null, deviceType: 'singleDevice', transports: ['internal'] })
+  t.same(await lk.listPasskeys(), [added], 'the list has the passkey just added, as registration answered it')
+  const renamed = await lk.renamePasskey(added.id, '  Work laptop ')
+  t.same(renamed, { ...added, name: 'Work laptop' }, 'rename answers the passkey, the name trimmed')
+  t.same(await lk.listPasskeys(), [renamed])
+
+  t.equal(await lk.deletePasskey(added.id), undefined, 'delete resolves with nothing (204)')
+  t.same(await lk.listPasskeys(), [], 'gone from the list')
+  t.match(await rejection(lk.deletePasskey(added.id)), { status: 404, code: 'NOT_FOUND' }, 'a second delete')
+  t.match(await rejection(lk.renamePasskey(added.id, 'Again')), { status: 404, code: 'NOT_FOUND' })
+  t.ok(lk.signedIn, 'a 404 keeps the session')
+})
+
+t.test('passkeys: deleting one needs a recent sign-in (RECENT_AUTH_WINDOW): a typed 403 REAUTH_REQUIRED; renaming does not', async (t) => {
+  const { lk } = await passkeyClient(t)
+  const added = await lk.registerPasskey()
+  offset = 601 * 1000
+  t.teardown(() => { offset = 0 })
+  const refused = await rejection(lk.deletePasskey(added.id))
+  t.match(refused, { name: 'LatchkeyError', status: 403, code: 'REAUTH_REQUIRED' }, 'the sign-in is 601 s old')
+  t.ok(isLatchkeyError(refused, 'REAUTH_REQUIRED'))
+  t.match(await rejection(lk.deletePasskey(UNKNOWN_PASSKEY)), { status: 403, code: 'REAUTH_REQUIRED' }, 'asked before the id is looked up')
+  t.match(await lk.renamePasskey(added.id, 'Still mine'), { id: added.id, name: 'Still mine' })
+  t.same((await lk.listPasskeys()).map((passkey) => passkey.id), [added.id], 'still there')
+  t.ok(lk.signedIn, 'a 403 keeps the session')
+  t.match(await rejection(client(t).lk.listPasskeys()), { code: 'NOT_SIGNED_IN' }, 'signed out: nothing is sent')
+})
+
+t.test('activity: the sign-in and passkey events, newest first; `next` pages through (20 a page)', async (t) => {
+  const { lk } = await passkeyClient(t)
+  const first = await lk.listActivity()
+  t.equal(first.next, null, 'one page')
+  const signIn = first.events.find((event) => event.type === 'session.created')
+  t.match(signIn, { userId: lk.user!.id, sessionId: lk.sessionId, timestamp: String, data: { method: 'otp' } }, 'the code sign-in')
+  t.ok(first.events.every((event) => event.userId === lk.user!.id), 'only this person\'s events')
+
+  // Ten passkeys added and removed: 20 more events, so the sign-in moves to the second page.
+  for (let i = 0; i < 10; i++) await lk.deletePasskey((await lk.registerPasskey(`Key ${i}`)).id)
+  const page = await lk.listActivity()
+  t.equal(page.events.length, 20)
+  t.same(page.events.slice(0, 2).map((event) => [event.type, event.data.name]), [['passkey.removed', 'Key 9'], ['passkey.added', 'Key 9']], 'newest first')
+  t.type(page.next, 'string', 'a cursor to the next page')
+  const next = await lk.listActivity(page.next!)
+  t.ok(next.events.some((event) => event.id === signIn!.id), 'the sign-in, on the next page')
+  t.notOk(next.events.some((event) => page.events.some((seen) => seen.id === event.id)), 'no event twice')
+  t.equal(next.next, null)
+  t.match(await rejection(lk.listActivity('x'.repeat(201))), { status: 400, code: 'VALIDATION_FAILED' }, 'a cursor too long')
 })
 
 t.test('a network failure is a typed NETWORK_ERROR, never a bare TypeError', async (t) => {

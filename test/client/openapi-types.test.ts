@@ -36,8 +36,8 @@ const stack = await startStack(t)
 const app = await buildApp(t, stack)
 const document = (await app.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, unknown> }>()
 
-/** [server path, method, status or 'body', client type, how]: 'same' both ways, 'fits' server ⊆ client type, 'sends' client ⊆ server body. */
-type Check = [string, string, number | 'body', string, 'same' | 'fits' | 'sends' | 'ticket']
+/** [server path, method, status or 'body' or 'query', client type, how]: 'same' both ways, 'fits' server ⊆ client type, 'sends' client ⊆ server body (or query). */
+type Check = [string, string, number | 'body' | 'query', string, 'same' | 'fits' | 'sends' | 'ticket']
 const checks: Check[] = [
   ['/auth/magic-link', 'post', 'body', 'C.MagicLinkRequest', 'sends'],
   ['/auth/magic-link', 'post', 202, 'C.Accepted', 'fits'],
@@ -63,7 +63,15 @@ const checks: Check[] = [
   ['/auth/sessions', 'get', 200, 'C.Session[]', 'same'],
   ['/auth/magic-link/requests/{id}/outcome', 'get', 200, 'C.CrossDeviceOutcome', 'same'],
   ['/auth/passkeys/login', 'post', 200, 'C.SignedIn', 'same'],
-  ['/auth/passkeys/register', 'post', 201, 'C.Passkey', 'same']
+  ['/auth/passkeys/register', 'post', 201, 'C.Passkey', 'same'],
+  ['/auth/passkeys', 'get', 200, 'C.Passkey[]', 'same'],
+  ['/auth/passkeys/{id}', 'patch', 'body', 'C.RenamePasskeyRequest', 'sends'],
+  ['/auth/passkeys/{id}', 'patch', 200, 'C.Passkey', 'same'],
+  ['/auth/passkeys/{id}', 'patch', 404, 'C.ErrorBody', 'fits'],
+  ['/auth/passkeys/{id}', 'delete', 403, 'C.ErrorBody', 'fits'],
+  ['/auth/passkeys/{id}', 'delete', 404, 'C.ErrorBody', 'fits'],
+  ['/auth/activity', 'get', 'query', 'C.ActivityQuery', 'sends'],
+  ['/auth/activity', 'get', 200, 'C.ActivityPage', 'same']
 ]
 
 t.test('the client\'s types match the served OpenAPI document', async (t) => {
@@ -77,13 +85,14 @@ t.test('the client\'s types match the served OpenAPI document', async (t) => {
   if (missing.length > 0) t.comment(`not served yet, not checked: ${[...new Set(missing)].join(', ')}`)
 
   const lines = present.map(([path, method, status, type, how], index) => {
+    const operation = `paths[${JSON.stringify(path)}][${JSON.stringify(method)}]`
     const server = status === 'body'
-      ? `JsonBody<paths[${JSON.stringify(path)}][${JSON.stringify(method)}]>`
-      : `JsonAnswer<paths[${JSON.stringify(path)}][${JSON.stringify(method)}], ${status}>`
+      ? `JsonBody<${operation}>`
+      : status === 'query' ? `Query<${operation}>` : `JsonAnswer<${operation}, ${status}>`
     const name = `check${index}`
     // A status or body the document lacks would be `never`, which fits anything: refused first.
     const known = `Assert<Known<${server}>>`
-    if (how === 'sends') return `type ${name} = ${known} & Assert<Fits<${type}, ${server}>> & Assert<Fits<keyof ${type}, keyof ${server}>> // ${method} ${path} body`
+    if (how === 'sends') return `type ${name} = ${known} & Assert<Fits<${type}, ${server}>> & Assert<Fits<keyof ${type}, keyof ${server}>> // ${method} ${path} ${status}`
     if (how === 'fits') return `type ${name} = ${known} & Assert<Fits<${server}, ${type}>> // ${method} ${path} ${status}`
     // The cross-device ticket: a possible 202, with no field the 202 lacks.
     if (how === 'ticket') return `type ${name} = ${known} & Assert<Fits<${type}, ${server}>> & Assert<Fits<keyof ${type}, keyof ${server}>> // ${method} ${path} ${status}`
@@ -96,6 +105,7 @@ t.test('the client\'s types match the served OpenAPI document', async (t) => {
     'type Fits<A, B> = [A] extends [B] ? true : false',
     'type Known<T> = [T] extends [never] ? false : true',
     'type JsonBody<O> = O extends { requestBody?: { content: { \'application/json\': infer B } } } ? B : never',
+    'type Query<O> = O extends { parameters: { query?: infer Q } } ? Exclude<Q, undefined> : never',
     'type JsonAnswer<O, S extends number> = O extends { responses: { [K in S]: { content: { \'application/json\': infer R } } } } ? R : never',
     ...lines,
     `export type All = [${present.map((_, index) => `check${index}`).join(', ')}]`,

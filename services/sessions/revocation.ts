@@ -260,7 +260,8 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     return entry
   }
 
-  async function rebuildUserState (claims: AccessClaims): Promise<PublicUser> {
+  /** Rebuilds the user's Redis state from MongoDB; resolves with the cached user's JSON it wrote. */
+  async function rebuildUserState (claims: AccessClaims): Promise<string> {
     if (!isValidObjectId(claims.sub) || !isValidObjectId(claims.sid)) throw new TokenRevokedError()
     const now = clock.now()
     const [user, sessions] = await Promise.all([
@@ -272,7 +273,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     ])
     if (user === null) throw new TokenRevokedError()
 
-    const publicUser = toPublicUser(user)
+    const cachedUser = JSON.stringify(toPublicUser(user))
     const validAfterAt = user.tokensValidAfter?.getTime() ?? 0
     const validAfter = Math.floor(validAfterAt / 1000)
     await writeMirror({
@@ -282,7 +283,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
       marks: sessions.flatMap((session) => session.revokedAt == null
         ? []
         : [{ sessionId: session._id.toString(), ttlMs: session.revokedAt.getTime() + markLifeMs - now }]),
-      cachedUser: JSON.stringify(publicUser),
+      cachedUser,
       disabled: user.disabledAt == null ? undefined : { at: user.disabledAt.getTime(), ttlMs: user.disabledAt.getTime() + markLifeMs - now }
     })
 
@@ -290,7 +291,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
     if (user.disabledAt != null) throw new AccountDisabledError()
     const current = sessions.find((session) => session._id.toString() === claims.sid)
     if (current === undefined || current.revokedAt != null || claims.iat < validAfter) throw new TokenRevokedError()
-    return publicUser
+    return cachedUser
   }
 
   /**
@@ -335,7 +336,7 @@ export function createRevocationService ({ redis, models, accessTokenTtl, userCa
         return user
       }
       cacheMisses.inc()
-      return rebuildUserState(claims).then((rebuilt) => JSON.stringify(rebuilt))
+      return rebuildUserState(claims)
     })
   }
 

@@ -9,7 +9,8 @@ import { approvalTokenFrom, asksToTypeNumber, openEvents, serveInstance, wrongNu
 
 const stack = await startStack(t)
 
-const matchOf = (html: string): number => Number(/class="match"[^>]*>(\d+)</.exec(html)?.[1])
+/** The number on the waiting page: always two digits, 00 to 99 (MATCH_NUMBERS). */
+const matchOf = (html: string): number => Number(/class="match"[^>]*>(\d{2})</.exec(html)?.[1])
 
 /** The desktop asks through the start page; returns its jar, the request id and the waiting page. */
 async function startOnDesktop (app: Parameters<typeof browser>[0], email: string) {
@@ -67,7 +68,7 @@ t.test('the waiting page shows the number, works without JavaScript (refresh), a
   t.equal(waiting.statusCode, 200)
   t.equal(waiting.headers['cache-control'], 'no-store')
   const match = matchOf(waiting.body)
-  t.ok(match >= 10 && match <= 99, `the number to pick: ${match}`)
+  t.ok(Number.isInteger(match) && match >= 0 && match <= 99, `the number to pick, two digits: ${match}`)
   t.match(waiting.body, /<noscript><meta http-equiv="refresh" content="5"><\/noscript>/, 'without JavaScript the page reloads itself')
   t.match(waiting.body, /<script src="\/assets\/cross-device.js" defer><\/script>/, 'with JavaScript it listens to the stream')
   t.match(waiting.body, new RegExp(`data-events="/auth/magic-link/requests/${requestId}/events"`))

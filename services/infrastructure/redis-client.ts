@@ -7,6 +7,13 @@ import { Cluster, type Redis } from 'ioredis'
  */
 export type RedisClient = Redis | Cluster
 
-/** A new connection with the same options (a subscriber, say): `duplicate()` of either kind. */
+/**
+ * A new connection with the same options, for a subscriber: `duplicate()` of either kind. A single
+ * node's (or Sentinel master's) connection does not subscribe again by itself when it reconnects:
+ * ioredis does that without handling the command's failure, so a Redis that dropped again at that
+ * moment (the offline queue is off) left an unhandled rejection, which stops the process. The owner
+ * subscribes again on every 'ready' instead (services/links/cross-device-events.ts). A Cluster's
+ * subscriber connection queues its commands until it is connected, and is left as it is.
+ */
 export const duplicateClient = (client: RedisClient): RedisClient =>
-  client instanceof Cluster ? client.duplicate() : client.duplicate()
+  client instanceof Cluster ? client.duplicate() : client.duplicate({ autoResubscribe: false })

@@ -7,6 +7,7 @@ import { pollUntil } from '../poll.js'
 import { freePort } from '../stack/ports.js'
 import { startRedisServer } from '../stack/redis-server.js'
 import { loadConfig } from '../../services/infrastructure/config.js'
+import { duplicateClient } from '../../services/infrastructure/redis-client.js'
 
 const server = await startRedisServer()
 t.teardown(async () => { await server.close() })
@@ -116,4 +117,27 @@ t.test('REDIS_URL picks the client: one node, a Cluster, or a master through Sen
   t.equal((sentinel as Redis).options.reconnectOnError?.(new Error("READONLY You can't write against a read only replica.")), true, 'a demoted master makes it reconnect through the Sentinels')
   t.equal((sentinel as Redis).options.reconnectOnError?.(new Error('WRONGTYPE')), false)
   for (const client of [single, cluster, sentinel]) client.disconnect()
+})
+
+t.test('a subscriber connection (duplicateClient) does not subscribe again by itself after a reconnect: its owner does, on ready', async (t) => {
+  // ioredis's own re-subscription is sent without handling its failure: with the offline queue off,
+  // a Redis dropping again at that moment left an unhandled rejection that stopped the process.
+  const main = createRedisClient(configFor(server.url))
+  const subscriber = duplicateClient(main)
+  subscriber.on('error', () => {})
+  t.teardown(() => { subscriber.disconnect(); main.disconnect() })
+  await server.admin.connect().catch(() => {})
+  const subscribed = async (): Promise<number> => ((await server.admin.pubsub('NUMSUB', 'lk:test:resubscribe')) as [string, number])[1]
+
+  await subscriber.connect()
+  await subscriber.subscribe('lk:test:resubscribe')
+  t.equal(await subscribed(), 1)
+  let readyAgain = false
+  subscriber.once('close', () => { subscriber.once('ready', () => { readyAgain = true }) })
+  await server.admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+  t.ok(await pollUntil(async () => readyAgain, (ready) => ready, { timeoutMs: 5_000 }), 'reconnected')
+  await settle()
+  t.equal(await subscribed(), 0, 'not subscribed again by ioredis')
+  await subscriber.subscribe('lk:test:resubscribe')
+  t.equal(await subscribed(), 1, 'the owner subscribes again')
 })
